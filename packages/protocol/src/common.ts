@@ -1,0 +1,62 @@
+import { z } from 'zod';
+
+/** Ids of agents, collaborations, conversations, subscriptions: safe as NATS tokens and KV keys. */
+export const IdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/, 'ids are 1-128 characters of A-Z a-z 0-9 _ - (not starting with _ or -)');
+export type Id = z.infer<typeof IdSchema>;
+
+const TOKEN = /^[A-Za-z0-9_-]+$/;
+
+/** A concrete topic: dot-separated tokens of A-Z a-z 0-9 _ -, at most 16 tokens and 256 characters. */
+export const TopicSchema = z
+  .string()
+  .min(1)
+  .max(256)
+  .refine((t) => {
+    const tokens = t.split('.');
+    return tokens.length <= 16 && tokens.every((x) => TOKEN.test(x));
+  }, 'topics are dot-separated tokens of A-Z a-z 0-9 _ - with no wildcards');
+
+/** A topic pattern with NATS wildcards: `*` matches one token, `>` (last only) matches one or more. */
+export const TopicPatternSchema = z
+  .string()
+  .min(1)
+  .max(256)
+  .refine((t) => {
+    const tokens = t.split('.');
+    return (
+      tokens.length <= 16 &&
+      tokens.every((x, i) => TOKEN.test(x) || x === '*' || (x === '>' && i === tokens.length - 1))
+    );
+  }, 'patterns are dot-separated tokens, `*` for one token, `>` as the last token for the rest');
+
+/** Any JSON value. */
+export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
+export const JsonSchema: z.ZodType<Json> = z.lazy(() =>
+  z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(JsonSchema), z.record(z.string(), JsonSchema)]),
+);
+
+/** Free-form metadata: a JSON object. */
+export const MetadataSchema = z.record(z.string(), JsonSchema);
+
+/** Options every request accepts on the calling side. */
+export interface RequestOptions {
+  /** Abort the call; the promise rejects with MeshError `aborted`. */
+  signal?: AbortSignal;
+  /** Give up after this many milliseconds; the promise rejects with MeshError `timeout`. */
+  timeoutMs?: number;
+}
+
+/** True when `topic` matches the NATS-style `pattern` (`*` one token, trailing `>` one or more). */
+export function topicMatches(pattern: string, topic: string): boolean {
+  const p = pattern.split('.');
+  const t = topic.split('.');
+  for (let i = 0; i < p.length; i++) {
+    const token = p[i];
+    if (token === '>') return t.length > i;
+    if (i >= t.length) return false;
+    if (token !== '*' && token !== t[i]) return false;
+  }
+  return p.length === t.length;
+}

@@ -1,0 +1,168 @@
+import type { RequestOptions } from '@a2a-mesh/protocol';
+
+/** One entry of an append-only log. Offsets are contiguous per log, starting at 1. */
+export interface LogEntry {
+  readonly offset: number;
+  readonly data: Uint8Array;
+}
+
+/** Where a log stands: `epoch` changes only if the log is lost; offsets `firstOffset..lastOffset` are readable. */
+export interface LogInfo {
+  readonly epoch: string;
+  /** First offset still stored (lastOffset + 1 when the log is empty or fully trimmed). */
+  readonly firstOffset: number;
+  /** Last offset written; 0 when nothing was ever written. */
+  readonly lastOffset: number;
+}
+
+/** Options for `append`. */
+export interface AppendOptions extends RequestOptions {
+  /**
+   * Compare-and-set: append only if the log's last offset equals this; otherwise reject with
+   * `OffsetConflictError` carrying the current last offset. Omit to append at the end.
+   */
+  expectedLastOffset?: number;
+}
+
+/** A live tail of a log from a given offset. Iterating yields entries in offset order with no gap. */
+export interface LogFollower extends AsyncIterable<LogEntry> {
+  /** Stops following; a pending iteration ends. */
+  close(): void;
+}
+
+/** One key-value entry. `revision` grows with every write of the bucket. */
+export interface KvEntry {
+  readonly key: string;
+  readonly value: Uint8Array;
+  readonly revision: number;
+}
+
+/** A change seen by a KV watcher: a put (value set) or a delete/expiry (value undefined). */
+export interface KvChange {
+  readonly key: string;
+  readonly value: Uint8Array | undefined;
+  readonly revision: number;
+}
+
+/** A key-value bucket. Keys: [-/_=.a-zA-Z0-9]+. With a TTL, entries not written again expire. */
+export interface KvBucket {
+  get(key: string): Promise<KvEntry | undefined>;
+  /** Writes unconditionally; returns the new revision. */
+  put(key: string, value: Uint8Array): Promise<number>;
+  /** Writes only if the key does not exist; otherwise rejects with `KvConflictError`. */
+  create(key: string, value: Uint8Array): Promise<number>;
+  /** Writes only if the key's revision is `revision`; otherwise rejects with `KvConflictError`. */
+  update(key: string, value: Uint8Array, revision: number): Promise<number>;
+  delete(key: string): Promise<void>;
+  /** All live keys (optionally those starting with `prefix`). */
+  keys(prefix?: string): Promise<string[]>;
+  /** Live changes from now on; iterating ends when `close()` is called. */
+  watch(): KvWatcher;
+}
+
+/** A live feed of KV changes. */
+export interface KvWatcher extends AsyncIterable<KvChange> {
+  close(): void;
+}
+
+/** Options when opening a bucket. */
+export interface KvOptions {
+  /** Entries expire this many milliseconds after their last write (0 or absent: never). */
+  ttlMs?: number;
+}
+
+/** A handler answering requests routed to an agent (`mesh.agent.<id>.rpc` on NATS). */
+export type AgentRequestHandler = (data: Uint8Array, signal: AbortSignal) => Promise<Uint8Array>;
+
+/** A topic message as the bus delivers it. */
+export interface BusMessage {
+  readonly topic: string;
+  readonly data: Uint8Array;
+}
+
+/** Something that can be stopped. */
+export interface Registration {
+  close(): Promise<void>;
+}
+
+/** Connection status changes, for readiness, metrics and logs. */
+export type BusStatus =
+  | { type: 'connected' }
+  | { type: 'disconnected' }
+  | { type: 'reconnected' }
+  | { type: 'error'; error: Error };
+
+/**
+ * Everything a mesh node shares with other nodes. The only layer that knows NATS.
+ * The embedded implementation gives the same contract in one process.
+ * Every method that writes rejects fast with `BusUnavailableError` when the bus cannot reach its backend.
+ */
+export interface Bus {
+  /** `embedded` or `nats`. */
+  readonly kind: string;
+
+  /** Appends `data` to `log` (created on first write) and resolves with its offset. */
+  append(log: string, data: Uint8Array, options?: AppendOptions): Promise<number>;
+  /** Where `log` stands. A log never written has lastOffset 0. */
+  info(log: string): Promise<LogInfo>;
+  /** Up to `limit` entries from `fromOffset` on, contiguous; fewer if the log ends. */
+  read(log: string, fromOffset: number, limit: number): Promise<LogEntry[]>;
+  /** Follows `log` from `fromOffset` (inclusive) on, including entries written later. */
+  follow(log: string, fromOffset: number): LogFollower;
+  /** Deletes a log and everything in it. */
+  deleteLog(log: string): Promise<void>;
+
+  /** Opens (creating if needed) a key-value bucket. */
+  kv(bucket: string, options?: KvOptions): Promise<KvBucket>;
+
+  /** Serves requests routed to `agentId` from this node. Several nodes may serve one agent. */
+  serveAgent(agentId: string, handler: AgentRequestHandler): Promise<Registration>;
+  /** Routes a request to whichever node serves `agentId`; rejects with `NoRespondersError` when none does. */
+  requestAgent(agentId: string, data: Uint8Array, options?: RequestOptions): Promise<Uint8Array>;
+
+  /** Publishes to a concrete topic (at most once, no persistence). */
+  publish(topic: string, data: Uint8Array): Promise<void>;
+  /** Subscribes to a topic pattern (`*`, `>`); the handler runs for every matching message. */
+  subscribe(pattern: string, handler: (message: BusMessage) => void): Promise<Registration>;
+
+  /** Status changes for as long as the bus is open. */
+  status(): AsyncIterable<BusStatus>;
+  /** True while the bus can serve writes. */
+  readonly connected: boolean;
+
+  /** Closes the bus; idempotent. */
+  close(): Promise<void>;
+}
+
+/** `append` with `expectedLastOffset` found the log elsewhere. */
+export class OffsetConflictError extends Error {
+  override readonly name = 'OffsetConflictError';
+  constructor(
+    readonly log: string,
+    readonly expected: number,
+    readonly actual: number,
+  ) {
+    super(`log ${log}: expected last offset ${expected}, found ${actual}`);
+  }
+}
+
+/** A KV `create` or `update` found another value or revision. */
+export class KvConflictError extends Error {
+  override readonly name = 'KvConflictError';
+  constructor(readonly key: string) {
+    super(`kv key ${key} was changed concurrently`);
+  }
+}
+
+/** Nobody serves the agent a request was routed to. */
+export class NoRespondersError extends Error {
+  override readonly name = 'NoRespondersError';
+  constructor(readonly agentId: string) {
+    super(`no node serves agent ${agentId}`);
+  }
+}
+
+/** The bus cannot reach its backend right now; the same call may succeed later. */
+export class BusUnavailableError extends Error {
+  override readonly name = 'BusUnavailableError';
+}
