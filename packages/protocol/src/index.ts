@@ -106,5 +106,6 @@ export type {
   Visibility,
 } from './methods.js';
 export { AsyncQueue } from './asyncQueue.js';
+export type { Connector, FrameConnection } from './connection.js';
 export { assertNever, RpcPeer } from './peer.js';
 export type { HandlerContext, RpcPeerOptions } from './peer.js';
