@@ -7,11 +7,11 @@ import {
   type BusMessage,
   type BusStatus,
   type KvBucket,
+  type KvChange,
   KvConflictError,
   type KvEntry,
   type KvOptions,
   type KvWatcher,
-  type KvChange,
   type LogEntry,
   type LogFollower,
   type LogInfo,
@@ -115,9 +115,12 @@ export class EmbeddedBus implements Bus {
     const log = this.#log(name);
     const queue: AsyncQueue<LogEntry> = new AsyncQueue(() => log.followers.delete(queue));
     if (fromOffset < log.first) {
-      queue.fail(new MeshError('protocol', `log ${name}: offset ${fromOffset} was trimmed (first is ${log.first})`));
+      queue.fail(
+        new MeshError('protocol', `log ${name}: offset ${fromOffset} was trimmed (first is ${log.first})`),
+      );
     } else {
-      for (let o = fromOffset; o <= log.last; o++) queue.push({ offset: o, data: log.entries[o - log.first]! });
+      for (let o = fromOffset; o <= log.last; o++)
+        queue.push({ offset: o, data: log.entries[o - log.first]! });
       log.followers.add(queue);
     }
     return Object.assign(queue, { close: () => queue.end() });
@@ -162,7 +165,10 @@ export class EmbeddedBus implements Bus {
     if (!handler) throw new NoRespondersError(agentId);
     const ac = new AbortController();
     const timeoutMs = options.timeoutMs ?? 30_000;
-    const timer = setTimeout(() => ac.abort(new MeshError('timeout', `request to ${agentId} timed out`)), timeoutMs);
+    const timer = setTimeout(
+      () => ac.abort(new MeshError('timeout', `request to ${agentId} timed out`)),
+      timeoutMs,
+    );
     const onAbort = () => ac.abort(options.signal?.reason);
     options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
@@ -246,7 +252,11 @@ class MemoryKv implements KvBucket {
 
   #write(key: string, value: Uint8Array): number {
     const revision = ++this.#revision;
-    this.#map.set(key, { value, revision, expiresAt: this.#ttlMs > 0 ? Date.now() + this.#ttlMs : Number.POSITIVE_INFINITY });
+    this.#map.set(key, {
+      value,
+      revision,
+      expiresAt: this.#ttlMs > 0 ? Date.now() + this.#ttlMs : Number.POSITIVE_INFINITY,
+    });
     this.#emit({ key, value, revision });
     return revision;
   }

@@ -28,5 +28,7 @@ export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
 /** True when a client should reconnect after the node closed the socket with this code. */
 export function isRetryableClose(code: number): boolean {
-  return code !== CloseCode.Unauthenticated && code !== CloseCode.Forbidden && code !== CloseCode.ProtocolViolation;
+  return (
+    code !== CloseCode.Unauthenticated && code !== CloseCode.Forbidden && code !== CloseCode.ProtocolViolation
+  );
 }

@@ -32,8 +32,10 @@ function sizeOf(frame: string | Uint8Array): number {
 
 function checkSize(frame: string | Uint8Array, maxBytes: number): void {
   let size = sizeOf(frame);
-  if (typeof frame === 'string' && size * 3 > maxBytes && size <= maxBytes) size = textEncoder.encode(frame).byteLength;
-  if (size > maxBytes) throw new MeshError('too_large', `message of ${size} bytes exceeds the ${maxBytes}-byte limit`);
+  if (typeof frame === 'string' && size * 3 > maxBytes && size <= maxBytes)
+    size = textEncoder.encode(frame).byteLength;
+  if (size > maxBytes)
+    throw new MeshError('too_large', `message of ${size} bytes exceeds the ${maxBytes}-byte limit`);
 }
 
 /** JSON text codec (`a2a-mesh.v1.json`). */

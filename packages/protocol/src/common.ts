@@ -3,7 +3,10 @@ import { z } from 'zod';
 /** Ids of agents, collaborations, conversations, subscriptions: safe as NATS tokens and KV keys. */
 export const IdSchema = z
   .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/, 'ids are 1-128 characters of A-Z a-z 0-9 _ - (not starting with _ or -)');
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/,
+    'ids are 1-128 characters of A-Z a-z 0-9 _ - (not starting with _ or -)',
+  );
 export type Id = z.infer<typeof IdSchema>;
 
 const TOKEN = /^[A-Za-z0-9_-]+$/;
@@ -34,7 +37,14 @@ export const TopicPatternSchema = z
 /** Any JSON value. */
 export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
 export const JsonSchema: z.ZodType<Json> = z.lazy(() =>
-  z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(JsonSchema), z.record(z.string(), JsonSchema)]),
+  z.union([
+    z.string(),
+    z.number(),
+    z.boolean(),
+    z.null(),
+    z.array(JsonSchema),
+    z.record(z.string(), JsonSchema),
+  ]),
 );
 
 /** Free-form metadata: a JSON object. */

@@ -85,16 +85,28 @@ export class RpcError extends Error {
   /** Builds a known mesh error, with extra `data` fields merged in. */
   static of(name: ErrorName, message: string, extra?: Record<string, unknown>, cause?: unknown): RpcError {
     const def = ErrorCode[name];
-    return new RpcError(def.code, message, { ...extra, reason: def.reason }, cause === undefined ? undefined : { cause });
+    return new RpcError(
+      def.code,
+      message,
+      { ...extra, reason: def.reason },
+      cause === undefined ? undefined : { cause },
+    );
   }
 
   /** Rebuilds an error received on the wire; unknown codes keep their code and get reason `unknown`. */
   static fromWire(error: JsonRpcErrorObject): RpcError {
     const known = byCode.get(error.code);
     const data = error.data;
-    const dataObj = typeof data === 'object' && data !== null && !Array.isArray(data) ? (data as Record<string, unknown>) : {};
+    const dataObj =
+      typeof data === 'object' && data !== null && !Array.isArray(data)
+        ? (data as Record<string, unknown>)
+        : {};
     const reason =
-      typeof dataObj.reason === 'string' ? dataObj.reason : known !== undefined ? ErrorCode[known].reason : 'unknown';
+      typeof dataObj.reason === 'string'
+        ? dataObj.reason
+        : known !== undefined
+          ? ErrorCode[known].reason
+          : 'unknown';
     return new RpcError(error.code, error.message, { ...dataObj, reason });
   }
 

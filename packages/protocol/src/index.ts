@@ -1,8 +1,17 @@
-export { AgentCardSchema, AgentSkillSchema, MessageInputSchema, MessageSchema, PartSchema, RoleSchema } from './a2a.js';
 export type { AgentCard, AgentSkill, Message, MessageInput, Part, Role } from './a2a.js';
+export {
+  AgentCardSchema,
+  AgentSkillSchema,
+  MessageInputSchema,
+  MessageSchema,
+  PartSchema,
+  RoleSchema,
+} from './a2a.js';
+export { AsyncQueue } from './asyncQueue.js';
 export { CloseCode, isRetryableClose } from './closeCodes.js';
-export { codecFor, DEFAULT_MAX_MESSAGE_BYTES, jsonCodec, msgpackCodec, Subprotocol } from './codec.js';
 export type { Codec } from './codec.js';
+export { codecFor, DEFAULT_MAX_MESSAGE_BYTES, jsonCodec, msgpackCodec, Subprotocol } from './codec.js';
+export type { Id, Json, RequestOptions } from './common.js';
 export {
   IdSchema,
   JsonSchema,
@@ -11,9 +20,20 @@ export {
   TopicSchema,
   topicMatches,
 } from './common.js';
-export type { Id, Json, RequestOptions } from './common.js';
-export { ErrorCode, MeshError, RETRYABLE_REASONS, RpcError } from './errors.js';
+export type { Connector, FrameConnection } from './connection.js';
 export type { ErrorData, ErrorName, MeshErrorCode } from './errors.js';
+export { ErrorCode, MeshError, RETRYABLE_REASONS, RpcError } from './errors.js';
+export type {
+  Classified,
+  JsonRpcErrorObject,
+  JsonRpcErrorResponse,
+  JsonRpcMessage,
+  JsonRpcNotification,
+  JsonRpcRequest,
+  JsonRpcResponse,
+  JsonRpcSuccess,
+  RequestId,
+} from './jsonrpc.js';
 export {
   classify,
   failure,
@@ -27,38 +47,6 @@ export {
   request,
   success,
 } from './jsonrpc.js';
-export type {
-  Classified,
-  JsonRpcErrorObject,
-  JsonRpcErrorResponse,
-  JsonRpcMessage,
-  JsonRpcNotification,
-  JsonRpcRequest,
-  JsonRpcResponse,
-  JsonRpcSuccess,
-  RequestId,
-} from './jsonrpc.js';
-export {
-  AgentEntrySchema,
-  AgentMethods,
-  CollabEventSchema,
-  CollabInfoSchema,
-  ConvDeliverParamsSchema,
-  ConvDeliverResultSchema,
-  ConvEndedParamsSchema,
-  EventTypeSchema,
-  LeftReasonSchema,
-  MemberSchema,
-  Methods,
-  Notifications,
-  PatchOperationSchema,
-  PositionSchema,
-  PROTOCOL_VERSION,
-  RoleNameSchema,
-  SessionLimitsSchema,
-  TopicMessageSchema,
-  VisibilitySchema,
-} from './methods.js';
 export type {
   AgentEntry,
   AgentMethodName,
@@ -105,7 +93,26 @@ export type {
   TopicSubscribeResult,
   Visibility,
 } from './methods.js';
-export { AsyncQueue } from './asyncQueue.js';
-export type { Connector, FrameConnection } from './connection.js';
-export { assertNever, RpcPeer } from './peer.js';
+export {
+  AgentEntrySchema,
+  AgentMethods,
+  CollabEventSchema,
+  CollabInfoSchema,
+  ConvDeliverParamsSchema,
+  ConvDeliverResultSchema,
+  ConvEndedParamsSchema,
+  EventTypeSchema,
+  LeftReasonSchema,
+  MemberSchema,
+  Methods,
+  Notifications,
+  PatchOperationSchema,
+  PositionSchema,
+  PROTOCOL_VERSION,
+  RoleNameSchema,
+  SessionLimitsSchema,
+  TopicMessageSchema,
+  VisibilitySchema,
+} from './methods.js';
 export type { HandlerContext, RpcPeerOptions } from './peer.js';
+export { assertNever, RpcPeer } from './peer.js';

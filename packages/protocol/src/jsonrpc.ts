@@ -68,18 +68,26 @@ export function classify(value: unknown): Classified {
   if ('method' in value) {
     if ('id' in value && value.id !== undefined) {
       const r = JsonRpcRequestSchema.safeParse(value);
-      return r.success ? { type: 'request', message: r.data } : { type: 'invalid', id, reason: r.error.message };
+      return r.success
+        ? { type: 'request', message: r.data }
+        : { type: 'invalid', id, reason: r.error.message };
     }
     const n = JsonRpcNotificationSchema.safeParse(value);
-    return n.success ? { type: 'notification', message: n.data } : { type: 'invalid', id, reason: n.error.message };
+    return n.success
+      ? { type: 'notification', message: n.data }
+      : { type: 'invalid', id, reason: n.error.message };
   }
   if ('result' in value) {
     const r = JsonRpcSuccessSchema.safeParse(value);
-    return r.success ? { type: 'response', message: r.data } : { type: 'invalid', id, reason: r.error.message };
+    return r.success
+      ? { type: 'response', message: r.data }
+      : { type: 'invalid', id, reason: r.error.message };
   }
   if ('error' in value) {
     const r = JsonRpcErrorResponseSchema.safeParse(value);
-    return r.success ? { type: 'response', message: r.data } : { type: 'invalid', id, reason: r.error.message };
+    return r.success
+      ? { type: 'response', message: r.data }
+      : { type: 'invalid', id, reason: r.error.message };
   }
   return { type: 'invalid', id, reason: 'not a request, notification or response' };
 }

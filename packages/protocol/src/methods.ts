@@ -84,10 +84,17 @@ export const CollabStartParamsSchema = z.object({
   metadata: MetadataSchema.optional(),
 });
 export type CollabStartParams = z.input<typeof CollabStartParamsSchema>;
-export const CollabStartResultSchema = z.object({ collaborationId: IdSchema, epoch: z.string(), offset: z.number() });
+export const CollabStartResultSchema = z.object({
+  collaborationId: IdSchema,
+  epoch: z.string(),
+  offset: z.number(),
+});
 export type CollabStartResult = z.infer<typeof CollabStartResultSchema>;
 
-export const CollabJoinParamsSchema = z.object({ collaborationId: IdSchema, since: PositionSchema.optional() });
+export const CollabJoinParamsSchema = z.object({
+  collaborationId: IdSchema,
+  since: PositionSchema.optional(),
+});
 export type CollabJoinParams = z.input<typeof CollabJoinParamsSchema>;
 /**
  * `recovered: true`: the node replays exactly the events after `since` (offset = since.offset; no state).
@@ -214,7 +221,11 @@ export const ConvStartParamsSchema = z.object({
   metadata: MetadataSchema.optional(),
 });
 export type ConvStartParams = z.input<typeof ConvStartParamsSchema>;
-export const ConvStartResultSchema = z.object({ conversationId: IdSchema, agentId: IdSchema, reply: MessageSchema });
+export const ConvStartResultSchema = z.object({
+  conversationId: IdSchema,
+  agentId: IdSchema,
+  reply: MessageSchema,
+});
 export type ConvStartResult = z.infer<typeof ConvStartResultSchema>;
 
 export const ConvContinueParamsSchema = z.object({ conversationId: IdSchema, message: MessageInputSchema });

@@ -1,5 +1,5 @@
-import { ErrorCode, MeshError, RpcError } from './errors.js';
 import type { RequestOptions } from './common.js';
+import { ErrorCode, MeshError, RpcError } from './errors.js';
 import {
   classify,
   failure,
@@ -65,9 +65,11 @@ export class RpcPeer {
 
   /** Sends a request and resolves with its result; rejects with RpcError or MeshError. */
   request(method: string, params?: unknown, options: RequestOptions = {}): Promise<unknown> {
-    if (this.#closed) return Promise.reject(new MeshError('closed', 'session is closed', { cause: this.#closed }));
+    if (this.#closed)
+      return Promise.reject(new MeshError('closed', 'session is closed', { cause: this.#closed }));
     const { signal } = options;
-    if (signal?.aborted) return Promise.reject(new MeshError('aborted', `${method} aborted`, { cause: signal.reason }));
+    if (signal?.aborted)
+      return Promise.reject(new MeshError('aborted', `${method} aborted`, { cause: signal.reason }));
     const id = this.#nextId++;
     const timeoutMs = options.timeoutMs ?? this.#opts.defaultTimeoutMs ?? 30_000;
     return new Promise<unknown>((resolve, reject) => {
@@ -114,7 +116,13 @@ export class RpcPeer {
 
   /** Answers a frame that could not be decoded with a -32700 error. */
   parseError(reason: string): void {
-    this.#opts.send(failure(null, { code: ErrorCode.ParseError.code, message: 'Parse error', data: { reason: ErrorCode.ParseError.reason, detail: reason } }));
+    this.#opts.send(
+      failure(null, {
+        code: ErrorCode.ParseError.code,
+        message: 'Parse error',
+        data: { reason: ErrorCode.ParseError.reason, detail: reason },
+      }),
+    );
   }
 
   /** Rejects every pending request and aborts running handlers; later calls fail with MeshError `closed`. */
@@ -153,7 +161,9 @@ export class RpcPeer {
     for (const fn of after) fn();
   }
 
-  async #receiveOne(value: unknown): Promise<{ message: JsonRpcResponse; after: (() => void)[] } | undefined> {
+  async #receiveOne(
+    value: unknown,
+  ): Promise<{ message: JsonRpcResponse; after: (() => void)[] } | undefined> {
     const c = classify(value);
     switch (c.type) {
       case 'invalid':
@@ -187,7 +197,10 @@ export class RpcPeer {
           if (error instanceof RpcError) return { message: failure(id, error.toWire()), after: [] };
           this.#opts.onInternalError?.(error, method);
           const def = ErrorCode.InternalError;
-          return { message: failure(id, { code: def.code, message: 'Internal error', data: { reason: def.reason } }), after: [] };
+          return {
+            message: failure(id, { code: def.code, message: 'Internal error', data: { reason: def.reason } }),
+            after: [],
+          };
         } finally {
           this.#inflight.delete(ac);
         }

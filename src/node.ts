@@ -1,0 +1,378 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  type AgentCard,
+  CloseCode,
+  type Codec,
+  type Connector,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  type FrameConnection,
+  type HandlerContext,
+  jsonCodec,
+  msgpackCodec,
+  PROTOCOL_VERSION,
+  RpcError,
+} from '@a2a-mesh/protocol';
+import type { Logger } from 'pino';
+import type { Bus } from './bus/bus.js';
+import { EmbeddedBus } from './bus/embedded.js';
+import { createLogger } from './log.js';
+import { Dispatcher } from './rpc/dispatcher.js';
+import { CollaborationService } from './services/collaboration.js';
+import { ConversationService } from './services/conversation.js';
+import { DirectoryService } from './services/directory.js';
+import { TopicService } from './services/topics.js';
+import { AgentRegistry } from './sessions/agentRegistry.js';
+import { Session, type SessionHost } from './sessions/session.js';
+import { createMemoryPair } from './transport/memory.js';
+import { WebSocketTransport } from './transport/websocket.js';
+import { newId } from './util/ids.js';
+
+/** Options of `createMeshNode`. Sizes in bytes, times in milliseconds. */
+export interface MeshNodeOptions {
+  /** Interface to listen on (default `127.0.0.1`). */
+  host?: string;
+  /** TCP port (default 7420; 0 picks a free one). */
+  port?: number;
+  /** Listen on a port at all (default true); false serves in-memory connections only. */
+  listen?: boolean;
+  /** This node's id (default: random). */
+  nodeId?: string;
+  /** The bus shared with other nodes (default: a new in-process EmbeddedBus, closed with the node). */
+  bus?: Bus;
+  /** Root logger (default: pino, pretty on a TTY, level from `LOG_LEVEL`). */
+  logger?: Logger;
+  /** Largest inbound frame (default 1 MiB); larger closes the socket with 1009. */
+  maxMessageBytes?: number;
+  /** Largest send backlog per connection (default 8 MiB); more closes it with 4008. */
+  maxQueueBytes?: number;
+  /** WebSocket ping interval (default 25000). */
+  heartbeatMs?: number;
+  /** Timeout of node-to-agent requests (default 30000). */
+  requestTimeoutMs?: number;
+  /** Snapshot a collaboration every N events (default 1000). */
+  snapshotEvery?: number;
+  /** Largest collaboration state as JSON (default 1 MiB). */
+  maxStateBytes?: number;
+  /** Topic subscriptions per session (default 100). */
+  maxSubscriptions?: number;
+  /** Presence entry TTL (default 15000); a crashed node's agents go offline within it. */
+  presenceTtlMs?: number;
+  /** How long `drain()` waits for agents to go before closing them (default 5000). */
+  drainTimeoutMs?: number;
+}
+
+/** Counts for health and metrics. */
+export interface MeshNodeStats {
+  sessions: number;
+  agents: number;
+  collaborations: number;
+  duplicatesDropped: number;
+  gapsRecovered: number;
+}
+
+/** A running mesh node. */
+export interface MeshNode extends AsyncDisposable {
+  readonly nodeId: string;
+  /** `ws://host:port/mesh` (empty when not listening). */
+  readonly url: string;
+  /** The TCP port (0 when not listening). */
+  readonly port: number;
+  readonly bus: Bus;
+  readonly logger: Logger;
+  /** A Connector for an agent in this process (in-memory pair; `json` or `msgpack` framing). */
+  connector(codec?: 'json' | 'msgpack'): Connector;
+  stats(): MeshNodeStats;
+  /** Stops at once: every connection is closed (1001), the bus closed if the node owns it. */
+  close(): Promise<void>;
+  /** Graceful stop: refuses new connections, closes agents with 4500 so they reconnect elsewhere, then closes. */
+  drain(): Promise<void>;
+  /** Resolves when the node has closed: void, or the error that closed it. Never rejects. */
+  closed(): Promise<void | Error>;
+}
+
+/** Starts a mesh node: a WebSocket endpoint at `/mesh` over the given bus (in-process by default). */
+export async function createMeshNode(options: MeshNodeOptions = {}): Promise<MeshNode> {
+  const node = new MeshNodeImpl(options);
+  await node.start();
+  return node;
+}
+
+class MeshNodeImpl implements MeshNode, SessionHost {
+  readonly nodeId: string;
+  readonly bus: Bus;
+  readonly logger: Logger;
+  readonly #ownsBus: boolean;
+  readonly #opts: Required<Omit<MeshNodeOptions, 'bus' | 'logger' | 'nodeId'>>;
+  readonly #dispatcher = new Dispatcher();
+  readonly #sessions = new Map<string, Session>();
+  #server: Server | undefined;
+  #ws: WebSocketTransport | undefined;
+  #agents!: AgentRegistry;
+  #collab!: CollaborationService;
+  #directory!: DirectoryService;
+  #topics!: TopicService;
+  #port = 0;
+  #draining = false;
+  #closing: Promise<void> | undefined;
+  #closedResult: Promise<void | Error>;
+  #resolveClosed!: (v: void | Error) => void;
+
+  constructor(options: MeshNodeOptions) {
+    this.nodeId = options.nodeId ?? `node-${newId(8)}`;
+    this.logger = (options.logger ?? createLogger()).child({ nodeId: this.nodeId });
+    this.#ownsBus = options.bus === undefined;
+    this.bus = options.bus ?? new EmbeddedBus();
+    this.#opts = {
+      host: options.host ?? '127.0.0.1',
+      port: options.port ?? 7420,
+      listen: options.listen ?? true,
+      maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+      maxQueueBytes: options.maxQueueBytes ?? 8 * 1024 * 1024,
+      heartbeatMs: options.heartbeatMs ?? 25_000,
+      requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
+      snapshotEvery: options.snapshotEvery ?? 1000,
+      maxStateBytes: options.maxStateBytes ?? 1024 * 1024,
+      maxSubscriptions: options.maxSubscriptions ?? 100,
+      presenceTtlMs: options.presenceTtlMs ?? 15_000,
+      drainTimeoutMs: options.drainTimeoutMs ?? 5000,
+    };
+    this.#closedResult = new Promise((resolve) => {
+      this.#resolveClosed = resolve;
+    });
+  }
+
+  get url(): string {
+    return this.#port ? `ws://${hostForUrl(this.#opts.host)}:${this.#port}/mesh` : '';
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  async start(): Promise<void> {
+    const log = this.logger;
+    this.#agents = new AgentRegistry(this.bus, log);
+    this.#collab = await CollaborationService.create(
+      this.bus,
+      {
+        snapshotEvery: this.#opts.snapshotEvery,
+        ringSize: 4096,
+        maxWriteAttempts: 64,
+        maxStateBytes: this.#opts.maxStateBytes,
+        idleReplicaMs: 30_000,
+      },
+      log,
+    );
+    this.#directory = await DirectoryService.create(
+      this.bus,
+      this.nodeId,
+      { presenceTtlMs: this.#opts.presenceTtlMs },
+      log,
+    );
+    this.#topics = new TopicService(this.bus, this.#opts.maxSubscriptions, log);
+    const conversations = await ConversationService.create(
+      this.bus,
+      this.#directory,
+      this.#agents,
+      this.#opts.requestTimeoutMs,
+      log,
+    );
+
+    const d = this.#dispatcher;
+    d.register('mesh/hello', (p, ctx) => this.#hello(ctx.session, p));
+    d.register('mesh/ping', () => ({ at: Date.now() }));
+    this.#collab.register(d);
+    conversations.register(d);
+    this.#topics.register(d);
+    this.#directory.register(d);
+
+    if (!this.#opts.listen) return;
+    const server = createServer((req, res) => this.#http(req, res));
+    this.#server = server;
+    this.#ws = new WebSocketTransport(server, {
+      path: '/mesh',
+      maxMessageBytes: this.#opts.maxMessageBytes,
+      maxQueueBytes: this.#opts.maxQueueBytes,
+      heartbeatMs: this.#opts.heartbeatMs,
+      closeTimeoutMs: 2000,
+      logger: log,
+      onConnection: (conn, info) => this.#accept(conn, info.remoteAddress, 'websocket'),
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.#opts.port, this.#opts.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.#port = (server.address() as AddressInfo).port;
+    log.info({ url: this.url, bus: this.bus.kind }, 'mesh node listening');
+  }
+
+  #http(req: IncomingMessage, res: ServerResponse): void {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    if (req.method === 'GET' && path === '/health') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ status: this.#draining ? 'draining' : 'ok', nodeId: this.nodeId }));
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error: 'not found' }));
+  }
+
+  #accept(conn: FrameConnection, remoteAddress: string, transport: 'websocket' | 'memory'): Session {
+    if (this.#draining || this.#closing) {
+      conn.close(CloseCode.NodeDraining, 'node draining');
+    }
+    const session = new Session(
+      conn,
+      {
+        maxMessageBytes: this.#opts.maxMessageBytes,
+        requestTimeoutMs: this.#opts.requestTimeoutMs,
+        remoteAddress,
+        transport,
+      },
+      this,
+      this.logger,
+    );
+    this.#sessions.set(session.id, session);
+    return session;
+  }
+
+  connector(codec: 'json' | 'msgpack' = 'json'): Connector {
+    const c: Codec = codec === 'json' ? jsonCodec : msgpackCodec;
+    return async () => {
+      if (this.#closing || this.#draining)
+        throw new RpcError(-32067, 'node is closing', { reason: 'unavailable' });
+      const [agentEnd, nodeEnd] = createMemoryPair(c, this.#opts.maxQueueBytes);
+      this.#accept(nodeEnd, 'memory', 'memory');
+      return agentEnd;
+    };
+  }
+
+  dispatch(session: Session, method: string, params: unknown, ctx: HandlerContext): Promise<unknown> {
+    return this.#dispatcher.dispatch(session, method, params, ctx);
+  }
+
+  async #hello(
+    session: Session,
+    p: { agentId?: string | undefined; card?: AgentCard | undefined; resume?: string | undefined },
+  ) {
+    if (session.agentId !== undefined)
+      throw RpcError.of('InvalidRequest', 'mesh/hello was already called on this session');
+    const agentId = p.agentId ?? `agent-${newId(12)}`;
+    let resumed = false;
+    if (p.resume) {
+      const old = this.#sessions.get(p.resume);
+      if (old && old !== session && old.agentId === agentId) {
+        old.close(CloseCode.Normal, 'replaced by a resumed session');
+        resumed = true;
+      }
+    }
+    session.agentId = agentId;
+    try {
+      await this.#agents.add(session);
+      await this.#directory.online(agentId, p.card);
+    } catch (error) {
+      this.#agents.remove(session);
+      session.agentId = undefined;
+      throw error;
+    }
+    session.log.info({ agentId, transport: session.options.transport, resumed }, 'agent connected');
+    return {
+      agentId,
+      nodeId: this.nodeId,
+      sessionId: session.id,
+      protocolVersion: PROTOCOL_VERSION,
+      heartbeatMs: this.#opts.heartbeatMs,
+      limits: {
+        maxMessageBytes: this.#opts.maxMessageBytes,
+        maxQueueBytes: this.#opts.maxQueueBytes,
+        maxSubscriptions: this.#opts.maxSubscriptions,
+        maxStateBytes: this.#opts.maxStateBytes,
+      },
+      resumed,
+    };
+  }
+
+  sessionClosed(session: Session, code: number, reason: string): void {
+    this.#sessions.delete(session.id);
+    this.#collab.sessionClosed(session);
+    void this.#topics.sessionClosed(session);
+    const agentId = session.agentId;
+    if (agentId !== undefined) {
+      session.log.info({ agentId, code, reason }, 'agent disconnected');
+      if (this.#agents.remove(session)) void this.#directory.offline(agentId);
+    }
+  }
+
+  stats(): MeshNodeStats {
+    return {
+      sessions: this.#sessions.size,
+      agents: this.#agents.agentCount,
+      collaborations: this.#collab.replicaCount,
+      duplicatesDropped: this.#collab.counters.duplicatesDropped,
+      gapsRecovered: this.#collab.counters.gapsRecovered,
+    };
+  }
+
+  drain(): Promise<void> {
+    if (this.#closing) return this.#closing;
+    this.#draining = true;
+    this.logger.info({ sessions: this.#sessions.size }, 'draining');
+    this.#closing = this.#shutdown(true);
+    return this.#closing;
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown(false);
+    return this.#closing;
+  }
+
+  closed(): Promise<void | Error> {
+    return this.#closedResult;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async #shutdown(graceful: boolean): Promise<void> {
+    let failure: Error | undefined;
+    try {
+      const stopListening = this.#server
+        ? new Promise<void>((r) => this.#server!.close(() => r()))
+        : Promise.resolve();
+      if (!graceful) this.#collab.beginShutdown();
+      const code = graceful ? CloseCode.NodeDraining : CloseCode.GoingAway;
+      for (const s of [...this.#sessions.values()])
+        s.close(code, graceful ? 'node draining' : 'node closing');
+      if (graceful) {
+        await Promise.race([this.#collab.settle(), sleep(this.#opts.drainTimeoutMs)]);
+      }
+      this.#collab.close();
+      this.#ws?.close();
+      this.#server?.closeAllConnections();
+      await stopListening;
+      await this.#topics.close();
+      await this.#directory.close();
+      if (this.#ownsBus) await this.bus.close();
+      this.logger.info('mesh node closed');
+    } catch (error) {
+      failure = error instanceof Error ? error : new Error(String(error));
+      this.logger.error({ err: failure }, 'error while closing');
+    }
+    this.#resolveClosed(failure);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}
+
+function hostForUrl(host: string): string {
+  if (host === '0.0.0.0') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
+}

@@ -1,0 +1,64 @@
+import {
+  type HandlerContext,
+  type MethodName,
+  type MethodResult,
+  Methods,
+  RpcError,
+} from '@a2a-mesh/protocol';
+import type { z } from 'zod';
+import type { Session } from '../sessions/session.js';
+
+/** What a method handler gets besides its params. */
+export interface CallContext extends HandlerContext {
+  readonly session: Session;
+  /** The agent id bound by `mesh/hello`. */
+  readonly agentId: string;
+}
+
+/** A handler for `M`, receiving params already validated by the method's schema. */
+export type MethodHandler<M extends MethodName> = (
+  params: z.output<(typeof Methods)[M]['params']>,
+  ctx: CallContext,
+) => Promise<MethodResult<M>> | MethodResult<M>;
+
+type AnyHandler = (params: unknown, ctx: CallContext) => unknown;
+
+/** Routes JSON-RPC requests to handlers after validating params with the protocol's zod schemas. */
+export class Dispatcher {
+  readonly #handlers = new Map<string, AnyHandler>();
+
+  register<M extends MethodName>(method: M, handler: MethodHandler<M>): void {
+    this.#handlers.set(method, handler as AnyHandler);
+  }
+
+  has(method: string): boolean {
+    return this.#handlers.has(method);
+  }
+
+  /** Validates and runs one call. Errors: -32601 unknown method, -32602 with `data.issues[].path`. */
+  async dispatch(session: Session, method: string, params: unknown, ctx: HandlerContext): Promise<unknown> {
+    const handler = this.#handlers.get(method);
+    if (!handler || !Object.hasOwn(Methods, method)) {
+      throw RpcError.of('MethodNotFound', `method not found: ${method.slice(0, 128)}`);
+    }
+    if (session.agentId === undefined && method !== 'mesh/hello') {
+      throw RpcError.of('HelloRequired', 'call mesh/hello first');
+    }
+    const schema = Methods[method as MethodName].params as z.ZodType;
+    const parsed = schema.safeParse(params);
+    if (!parsed.success) {
+      const issues = parsed.error.issues
+        .slice(0, 10)
+        .map((i) => ({ path: i.path.join('.'), message: i.message }));
+      const first = issues[0];
+      throw RpcError.of(
+        'InvalidParams',
+        `invalid params${first ? `: ${first.path || '(root)'}: ${first.message}` : ''}`,
+        {
+          issues,
+        },
+      );
+    }
+    return handler(parsed.data, { ...ctx, session, agentId: session.agentId ?? '' });
+  }
+}

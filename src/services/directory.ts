@@ -1,0 +1,184 @@
+import { type AgentCard, type AgentEntry, RpcError } from '@a2a-mesh/protocol';
+import type { Logger } from 'pino';
+import type { Bus, KvBucket } from '../bus/bus.js';
+import type { Dispatcher } from '../rpc/dispatcher.js';
+import { pack, unpack } from '../util/binary.js';
+import { busError } from './busErrors.js';
+
+interface CardRecord {
+  card: AgentCard;
+  nodeId: string;
+  updatedAt: number;
+}
+
+/** Directory settings. */
+export interface DirectoryOptions {
+  /** Presence entries expire this long after their node last refreshed them (ms, default 15000). */
+  presenceTtlMs: number;
+}
+
+/**
+ * `agents/*`: Agent Cards registered by `mesh/hello` (bucket `cards`), and presence entries keyed
+ * `<agentId>.<nodeId>` with a TTL refreshed by the agent's node (bucket `presence`).
+ */
+export class DirectoryService {
+  readonly #local = new Map<string, number>();
+  readonly #refresher: NodeJS.Timeout;
+
+  private constructor(
+    readonly nodeId: string,
+    readonly cards: KvBucket,
+    readonly presence: KvBucket,
+    readonly options: DirectoryOptions,
+    readonly log: Logger,
+  ) {
+    this.#refresher = setInterval(() => void this.#refresh(), Math.max(100, options.presenceTtlMs / 3));
+    this.#refresher.unref();
+  }
+
+  static async create(
+    bus: Bus,
+    nodeId: string,
+    options: DirectoryOptions,
+    log: Logger,
+  ): Promise<DirectoryService> {
+    const [cards, presence] = await Promise.all([
+      bus.kv('cards'),
+      bus.kv('presence', { ttlMs: options.presenceTtlMs }),
+    ]);
+    return new DirectoryService(nodeId, cards, presence, options, log);
+  }
+
+  register(d: Dispatcher): void {
+    d.register('agents/discover', (p) => this.discover(p ?? {}));
+    d.register('agents/get', (p) => this.get(p.agentId));
+  }
+
+  /** An agent's session said hello on this node: store its card (if given or new) and mark it online. */
+  async online(agentId: string, card: AgentCard | undefined): Promise<void> {
+    this.#local.set(agentId, (this.#local.get(agentId) ?? 0) + 1);
+    try {
+      if (card) {
+        await this.cards.put(
+          agentId,
+          pack({ card, nodeId: this.nodeId, updatedAt: Date.now() } satisfies CardRecord),
+        );
+      } else if (!(await this.cards.get(agentId))) {
+        const fallback: AgentCard = { name: agentId, skills: [] };
+        await this.cards.put(agentId, pack({ card: fallback, nodeId: this.nodeId, updatedAt: Date.now() }));
+      }
+      await this.presence.put(this.#presenceKey(agentId), pack({ nodeId: this.nodeId, at: Date.now() }));
+    } catch (error) {
+      throw busError(error);
+    }
+  }
+
+  /** One of the agent's sessions on this node ended; the last one takes it offline here. */
+  async offline(agentId: string): Promise<void> {
+    const n = (this.#local.get(agentId) ?? 1) - 1;
+    if (n > 0) {
+      this.#local.set(agentId, n);
+      return;
+    }
+    this.#local.delete(agentId);
+    await this.presence.delete(this.#presenceKey(agentId)).catch((error: unknown) => {
+      this.log.warn({ err: error, agentId }, 'could not clear presence');
+    });
+  }
+
+  /** Agents matching every given filter: skill id or name, tag, free text over card and skills. */
+  async discover(filter: {
+    skill?: string | undefined;
+    tag?: string | undefined;
+    text?: string | undefined;
+    online?: boolean | undefined;
+  }): Promise<AgentEntry[]> {
+    try {
+      const [ids, present] = await Promise.all([this.cards.keys(), this.#onlineNodes()]);
+      const out: AgentEntry[] = [];
+      const text = filter.text?.toLowerCase();
+      for (const agentId of ids.sort()) {
+        const entry = await this.cards.get(agentId);
+        if (!entry) continue;
+        const { card } = unpack<CardRecord>(entry.value);
+        const nodes = present.get(agentId);
+        const online = nodes !== undefined;
+        if (filter.online !== undefined && filter.online !== online) continue;
+        const skills = card.skills ?? [];
+        if (filter.skill && !skills.some((s) => s.id === filter.skill || s.name === filter.skill)) continue;
+        if (filter.tag && !skills.some((s) => (s.tags ?? []).includes(filter.tag!))) continue;
+        if (text) {
+          const hay = [
+            card.name,
+            card.description ?? '',
+            ...skills.flatMap((s) => [s.id, s.name, s.description ?? '', ...(s.tags ?? [])]),
+          ]
+            .join('\n')
+            .toLowerCase();
+          if (!hay.includes(text)) continue;
+        }
+        out.push({ agentId, card, online, nodeId: nodes?.[0] ?? unpack<CardRecord>(entry.value).nodeId });
+      }
+      return out;
+    } catch (error) {
+      throw busError(error);
+    }
+  }
+
+  async get(agentId: string): Promise<AgentEntry> {
+    let entry: Awaited<ReturnType<KvBucket['get']>>;
+    let nodes: string[] | undefined;
+    try {
+      entry = await this.cards.get(agentId);
+      nodes = (await this.#onlineNodes(agentId)).get(agentId);
+    } catch (error) {
+      throw busError(error);
+    }
+    if (!entry) throw RpcError.of('AgentNotFound', `agent ${agentId} is not in the directory`, { agentId });
+    const rec = unpack<CardRecord>(entry.value);
+    return { agentId, card: rec.card, online: nodes !== undefined, nodeId: nodes?.[0] ?? rec.nodeId };
+  }
+
+  /** Online agents with a given skill id (or name), excluding `except`. */
+  async withSkill(skill: string, except: string): Promise<string[]> {
+    const found = await this.discover({ skill, online: true });
+    return found.map((a) => a.agentId).filter((id) => id !== except);
+  }
+
+  /** agentId → ids of the nodes where it is connected. */
+  async #onlineNodes(agentId?: string): Promise<Map<string, string[]>> {
+    const keys = await this.presence.keys(agentId === undefined ? '' : `${agentId}.`);
+    const out = new Map<string, string[]>();
+    for (const key of keys) {
+      const dot = key.indexOf('.');
+      if (dot < 0) continue;
+      const id = key.slice(0, dot);
+      const list = out.get(id) ?? [];
+      list.push(key.slice(dot + 1));
+      out.set(id, list);
+    }
+    return out;
+  }
+
+  #presenceKey(agentId: string): string {
+    return `${agentId}.${this.nodeId}`;
+  }
+
+  async #refresh(): Promise<void> {
+    for (const agentId of this.#local.keys()) {
+      await this.presence
+        .put(this.#presenceKey(agentId), pack({ nodeId: this.nodeId, at: Date.now() }))
+        .catch((error: unknown) => {
+          this.log.warn({ err: error, agentId }, 'presence refresh failed');
+        });
+    }
+  }
+
+  /** Stops refreshing and removes this node's presence entries. */
+  async close(): Promise<void> {
+    clearInterval(this.#refresher);
+    const ids = [...this.#local.keys()];
+    this.#local.clear();
+    await Promise.all(ids.map((id) => this.presence.delete(this.#presenceKey(id)).catch(() => {})));
+  }
+}

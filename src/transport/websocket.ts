@@ -1,0 +1,180 @@
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import {
+  CloseCode,
+  type Codec,
+  codecFor,
+  type FrameConnection,
+  jsonCodec,
+  Subprotocol,
+} from '@a2a-mesh/protocol';
+import type { Logger } from 'pino';
+import { type WebSocket, WebSocketServer } from 'ws';
+
+/** Settings of the WebSocket transport. Sizes in bytes, times in milliseconds. */
+export interface WebSocketTransportOptions {
+  /** Path of the endpoint (default `/mesh`). */
+  path: string;
+  /** Largest frame accepted; larger closes with 1009. */
+  maxMessageBytes: number;
+  /** Largest send backlog per connection; more closes with 4008 (slow consumer). */
+  maxQueueBytes: number;
+  /** Ping interval; a connection that misses a pong for a whole interval is terminated. */
+  heartbeatMs: number;
+  /** How long a close handshake may take before the socket is destroyed. */
+  closeTimeoutMs: number;
+  onConnection(conn: FrameConnection, info: { remoteAddress: string }): void;
+  /** Counts slow-consumer closes. */
+  onSlowConsumer?(): void;
+  logger: Logger;
+}
+
+/** A connection accepted over WebSocket. */
+class WsConnection implements FrameConnection {
+  #frameListener: ((frame: string | Uint8Array) => void) | undefined;
+  #closeListener: ((code: number, reason: string) => void) | undefined;
+  #closed = false;
+  alive = true;
+
+  constructor(
+    readonly ws: WebSocket,
+    readonly codec: Codec,
+    readonly options: WebSocketTransportOptions,
+  ) {
+    ws.on('message', (data, isBinary) => {
+      const frame = isBinary ? toBytes(data) : data.toString();
+      this.#frameListener?.(frame);
+    });
+    ws.on('pong', () => {
+      this.alive = true;
+    });
+    ws.on('close', (code, reason) => this.#closedBy(code, reason.toString()));
+    ws.on('error', (err) => {
+      options.logger.debug({ err }, 'websocket error');
+      // ws closes with 1009 itself when maxPayload is exceeded; report other errors as 1011.
+      if (!this.#closed && ws.readyState === ws.CLOSED) this.#closedBy(1011, err.message);
+    });
+  }
+
+  #closedBy(code: number, reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closeListener?.(code, reason);
+  }
+
+  send(frame: string | Uint8Array): void {
+    if (this.#closed || this.ws.readyState !== this.ws.OPEN) throw new Error('connection is closed');
+    const size = typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength;
+    if (this.ws.bufferedAmount + size > this.options.maxQueueBytes) {
+      this.options.onSlowConsumer?.();
+      this.close(CloseCode.SlowConsumer, 'slow consumer');
+      return;
+    }
+    this.ws.send(frame, { binary: this.codec.binary });
+  }
+
+  close(code: number = CloseCode.Normal, reason = ''): void {
+    if (this.ws.readyState === this.ws.CLOSED) return;
+    if (code === CloseCode.SlowConsumer) {
+      // The close frame would wait behind the backlog the peer is not reading: drop it instead.
+      this.ws.terminate();
+    } else {
+      this.ws.close(code, reason);
+      const timer = setTimeout(() => this.ws.terminate(), this.options.closeTimeoutMs);
+      timer.unref();
+    }
+    this.#closedBy(code, reason);
+  }
+
+  onFrame(listener: (frame: string | Uint8Array) => void): void {
+    this.#frameListener = listener;
+  }
+
+  onClose(listener: (code: number, reason: string) => void): void {
+    this.#closeListener = listener;
+  }
+}
+
+function toBytes(data: Buffer | ArrayBuffer | Buffer[]): Uint8Array {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  return data;
+}
+
+/** The `/mesh` WebSocket endpoint on an HTTP server: subprotocol negotiation, limits, heartbeat. */
+export class WebSocketTransport {
+  readonly #wss: WebSocketServer;
+  readonly #conns = new Set<WsConnection>();
+  readonly #heartbeat: NodeJS.Timeout;
+  readonly #onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+
+  constructor(
+    readonly server: Server,
+    readonly options: WebSocketTransportOptions,
+  ) {
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: options.maxMessageBytes,
+      clientTracking: false,
+      perMessageDeflate: false,
+      handleProtocols: (protocols) => {
+        for (const p of protocols) if (codecFor(p)) return p;
+        return false;
+      },
+    });
+    this.#onUpgrade = (req, socket, head) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      if (url.pathname !== options.path) {
+        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
+      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, req));
+    };
+    server.on('upgrade', this.#onUpgrade);
+    this.#heartbeat = setInterval(() => this.#beat(), options.heartbeatMs);
+    this.#heartbeat.unref();
+  }
+
+  get connectionCount(): number {
+    return this.#conns.size;
+  }
+
+  #accept(ws: WebSocket, req: IncomingMessage): void {
+    const offered = req.headers['sec-websocket-protocol'];
+    let codec: Codec | undefined = jsonCodec;
+    if (offered !== undefined) codec = ws.protocol ? codecFor(ws.protocol) : undefined;
+    if (!codec) {
+      ws.close(
+        CloseCode.ProtocolViolation,
+        `unsupported subprotocol; use ${Subprotocol.Json} or ${Subprotocol.Msgpack}`,
+      );
+      return;
+    }
+    const conn = new WsConnection(ws, codec, this.options);
+    this.#conns.add(conn);
+    conn.onClose(() => this.#conns.delete(conn));
+    const remoteAddress = req.socket.remoteAddress ?? 'unknown';
+    this.options.onConnection(conn, { remoteAddress });
+  }
+
+  #beat(): void {
+    for (const conn of this.#conns) {
+      if (!conn.alive) {
+        this.options.logger.debug('heartbeat lost; terminating');
+        conn.ws.terminate();
+        continue;
+      }
+      conn.alive = false;
+      conn.ws.ping();
+    }
+  }
+
+  /** Stops accepting and terminates every connection that is still open. */
+  close(): void {
+    clearInterval(this.#heartbeat);
+    this.server.off('upgrade', this.#onUpgrade);
+    for (const conn of this.#conns) conn.ws.terminate();
+    this.#conns.clear();
+    this.#wss.close();
+  }
+}
