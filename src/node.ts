@@ -69,6 +69,8 @@ export interface MeshNodeStats {
   collaborations: number;
   duplicatesDropped: number;
   gapsRecovered: number;
+  /** Connections closed with 4008 because their send queue overflowed. */
+  slowConsumerCloses: number;
 }
 
 /** A running mesh node. */
@@ -113,6 +115,7 @@ class MeshNodeImpl implements MeshNode, SessionHost {
   #directory!: DirectoryService;
   #topics!: TopicService;
   #port = 0;
+  #slowConsumerCloses = 0;
   #draining = false;
   #closing: Promise<void> | undefined;
   #closedResult: Promise<void | Error>;
@@ -197,6 +200,9 @@ class MeshNodeImpl implements MeshNode, SessionHost {
       heartbeatMs: this.#opts.heartbeatMs,
       closeTimeoutMs: 2000,
       logger: log,
+      onSlowConsumer: () => {
+        this.#slowConsumerCloses++;
+      },
       onConnection: (conn, info) => this.#accept(conn, info.remoteAddress, 'websocket'),
     });
     await new Promise<void>((resolve, reject) => {
@@ -314,6 +320,7 @@ class MeshNodeImpl implements MeshNode, SessionHost {
       collaborations: this.#collab.replicaCount,
       duplicatesDropped: this.#collab.counters.duplicatesDropped,
       gapsRecovered: this.#collab.counters.gapsRecovered,
+      slowConsumerCloses: this.#slowConsumerCloses,
     };
   }
 

@@ -95,6 +95,12 @@ class WsConnection implements FrameConnection {
   }
 }
 
+function refuse(socket: Duplex, status: number, text: string, body: string): void {
+  socket.end(
+    `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
 function toBytes(data: Buffer | ArrayBuffer | Buffer[]): Uint8Array {
   if (Array.isArray(data)) return Buffer.concat(data);
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
@@ -125,7 +131,18 @@ export class WebSocketTransport {
     this.#onUpgrade = (req, socket, head) => {
       const url = new URL(req.url ?? '/', 'http://x');
       if (url.pathname !== options.path) {
-        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        refuse(socket, 404, 'Not Found', `no WebSocket endpoint at ${url.pathname}; use ${options.path}`);
+        return;
+      }
+      const offered = req.headers['sec-websocket-protocol'];
+      if (offered !== undefined && !offered.split(',').some((p) => codecFor(p.trim()))) {
+        // A client that offered subprotocols fails the handshake if none is chosen: say why at HTTP level.
+        refuse(
+          socket,
+          400,
+          'Bad Request',
+          `unsupported subprotocol; offer ${Subprotocol.Json} or ${Subprotocol.Msgpack}`,
+        );
         return;
       }
       this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, req));
