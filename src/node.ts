@@ -17,6 +17,7 @@ import type { Logger } from 'pino';
 import type { Bus } from './bus/bus.js';
 import { EmbeddedBus } from './bus/embedded.js';
 import { createLogger } from './log.js';
+import { NodeMetrics } from './ops/metrics.js';
 import { Dispatcher } from './rpc/dispatcher.js';
 import { CollaborationService } from './services/collaboration.js';
 import { ConversationService } from './services/conversation.js';
@@ -115,6 +116,7 @@ class MeshNodeImpl implements MeshNode, SessionHost {
   #directory!: DirectoryService;
   #topics!: TopicService;
   #port = 0;
+  #metrics!: NodeMetrics;
   #slowConsumerCloses = 0;
   #draining = false;
   #closing: Promise<void> | undefined;
@@ -156,6 +158,14 @@ class MeshNodeImpl implements MeshNode, SessionHost {
   async start(): Promise<void> {
     const log = this.logger;
     this.#agents = new AgentRegistry(this.bus, log);
+    this.#metrics = new NodeMetrics(this.nodeId, {
+      connections: () => this.#sessions.size,
+      agents: () => this.#agents.agentCount,
+      collaborations: () => this.#collab.replicaCount,
+      eventsSent: () => this.#collab.counters.eventsSent,
+      slowConsumerCloses: () => this.#slowConsumerCloses,
+    });
+    const metrics = this.#metrics;
     this.#collab = await CollaborationService.create(
       this.bus,
       {
@@ -166,7 +176,12 @@ class MeshNodeImpl implements MeshNode, SessionHost {
         idleReplicaMs: 30_000,
       },
       log,
+      (ev) => {
+        metrics.eventsIn.inc();
+        metrics.fanoutLatency.observe(Math.max(0, Date.now() - ev.event.at) / 1000);
+      },
     );
+    void this.#watchBus();
     this.#directory = await DirectoryService.create(
       this.bus,
       this.nodeId,
@@ -216,15 +231,53 @@ class MeshNodeImpl implements MeshNode, SessionHost {
     log.info({ url: this.url, bus: this.bus.kind }, 'mesh node listening');
   }
 
+  async #watchBus(): Promise<void> {
+    for await (const s of this.bus.status()) {
+      if (s.type === 'reconnected') this.#metrics.busReconnects.inc();
+      if (s.type === 'disconnected')
+        this.logger.warn('bus disconnected; writes fail fast until it reconnects');
+      if (s.type === 'reconnected') this.logger.info('bus reconnected');
+    }
+  }
+
+  /** Ready when not draining, the bus is connected and its log store answers. */
+  async ready(): Promise<{ ready: boolean; reason?: string }> {
+    if (this.#draining || this.#closing) return { ready: false, reason: 'draining' };
+    if (!this.bus.connected) return { ready: false, reason: 'bus disconnected' };
+    try {
+      await withTimeout(this.bus.info('collab.readiness-probe'), 2000);
+      return { ready: true };
+    } catch (error) {
+      return { ready: false, reason: `log store unavailable: ${(error as Error).message}` };
+    }
+  }
+
   #http(req: IncomingMessage, res: ServerResponse): void {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
-    if (req.method === 'GET' && path === '/health') {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ status: this.#draining ? 'draining' : 'ok', nodeId: this.nodeId }));
+    const json = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(JSON.stringify(body));
+    };
+    if (req.method !== 'GET') return json(405, { error: 'method not allowed' });
+    if (path === '/health')
+      return json(200, { status: this.#draining ? 'draining' : 'ok', nodeId: this.nodeId });
+    if (path === '/ready') {
+      void this.ready().then((r) =>
+        json(r.ready ? 200 : 503, { ...r, nodeId: this.nodeId, bus: this.bus.kind }),
+      );
       return;
     }
-    res.writeHead(404, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ error: 'not found' }));
+    if (path === '/metrics') {
+      void this.#metrics.registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': this.#metrics.registry.contentType });
+          res.end(text);
+        },
+        (error: unknown) => json(500, { error: String(error) }),
+      );
+      return;
+    }
+    json(404, { error: 'not found' });
   }
 
   #accept(conn: FrameConnection, remoteAddress: string, transport: 'websocket' | 'memory'): Session {
@@ -257,8 +310,19 @@ class MeshNodeImpl implements MeshNode, SessionHost {
     };
   }
 
-  dispatch(session: Session, method: string, params: unknown, ctx: HandlerContext): Promise<unknown> {
-    return this.#dispatcher.dispatch(session, method, params, ctx);
+  async dispatch(session: Session, method: string, params: unknown, ctx: HandlerContext): Promise<unknown> {
+    const label = this.#dispatcher.has(method) ? method : 'unknown';
+    try {
+      const result = await this.#dispatcher.dispatch(session, method, params, ctx);
+      this.#metrics.rpcCalls.inc({ method: label, outcome: 'ok' });
+      return result;
+    } catch (error) {
+      this.#metrics.rpcCalls.inc({
+        method: label,
+        outcome: error instanceof RpcError ? error.reason : 'internal_error',
+      });
+      throw error;
+    }
   }
 
   async #hello(
@@ -372,6 +436,22 @@ class MeshNodeImpl implements MeshNode, SessionHost {
     }
     this.#resolveClosed(failure);
   }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
+  });
 }
 
 function sleep(ms: number): Promise<void> {

@@ -16,6 +16,8 @@ export type RangeReader = (from: number, to: number) => Promise<FannedEvent[]>;
 export interface StreamCounters {
   duplicatesDropped: number;
   gapsRecovered: number;
+  /** Event frames written to sessions. */
+  eventsSent: number;
 }
 
 /**
@@ -103,6 +105,7 @@ export class MemberStream {
 
   #send(ev: FannedEvent): void {
     this.#next = ev.offset + 1;
+    this.counters.eventsSent++;
     this.sink.sendFrame(ev.frame(this.sink.codec));
   }
 }

@@ -55,7 +55,7 @@ const WRITERS: ReadonlySet<RoleName> = new Set(['owner', 'moderator', 'member'])
 export class CollaborationService {
   readonly #replicas = new Map<string, Promise<CollabReplica | undefined>>();
   readonly #sweeper: NodeJS.Timeout;
-  readonly counters: StreamCounters = { duplicatesDropped: 0, gapsRecovered: 0 };
+  readonly counters: StreamCounters = { duplicatesDropped: 0, gapsRecovered: 0, eventsSent: 0 };
   readonly #pendingWrites = new Set<Promise<unknown>>();
   #closing = false;
 
