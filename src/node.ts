@@ -174,6 +174,8 @@ class MeshNodeImpl implements MeshNode, SessionHost {
         maxWriteAttempts: 64,
         maxStateBytes: this.#opts.maxStateBytes,
         idleReplicaMs: 30_000,
+        nodeId: this.nodeId,
+        presenceTtlMs: this.#opts.presenceTtlMs,
       },
       log,
       (ev) => {
@@ -422,7 +424,7 @@ class MeshNodeImpl implements MeshNode, SessionHost {
       if (graceful) {
         await Promise.race([this.#collab.settle(), sleep(this.#opts.drainTimeoutMs)]);
       }
-      this.#collab.close();
+      await this.#collab.close();
       this.#ws?.close();
       this.#server?.closeAllConnections();
       await stopListening;

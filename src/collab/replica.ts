@@ -240,6 +240,10 @@ export class CollabReplica {
     return stream;
   }
 
+  hasStream(stream: MemberStream): boolean {
+    return this.#streams.has(stream);
+  }
+
   detach(stream: MemberStream): void {
     stream.close();
     this.#streams.delete(stream);

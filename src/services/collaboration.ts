@@ -28,6 +28,7 @@ import type { Session } from '../sessions/session.js';
 import { pack, unpack } from '../util/binary.js';
 import { newId } from '../util/ids.js';
 import { busError } from './busErrors.js';
+import { MemberPresence } from './memberPresence.js';
 
 /** Collaboration settings. */
 export interface CollaborationOptions extends ReplicaOptions {
@@ -35,6 +36,10 @@ export interface CollaborationOptions extends ReplicaOptions {
   maxStateBytes: number;
   /** Close replicas without local members after this long (ms, default 30000). */
   idleReplicaMs: number;
+  /** This node's id, for member presence entries. */
+  nodeId: string;
+  /** Member presence TTL (ms): a crashed node's members are marked `node_lost` within about 1.5× this. */
+  presenceTtlMs: number;
 }
 
 interface CollabMeta {
@@ -55,6 +60,7 @@ const WRITERS: ReadonlySet<RoleName> = new Set(['owner', 'moderator', 'member'])
 export class CollaborationService {
   readonly #replicas = new Map<string, Promise<CollabReplica | undefined>>();
   readonly #sweeper: NodeJS.Timeout;
+  readonly #presenceSweeper: NodeJS.Timeout;
   readonly counters: StreamCounters = { duplicatesDropped: 0, gapsRecovered: 0, eventsSent: 0 };
   readonly #pendingWrites = new Set<Promise<unknown>>();
   #closing = false;
@@ -63,12 +69,18 @@ export class CollaborationService {
     readonly bus: Bus,
     readonly snapshots: KvBucket,
     readonly meta: KvBucket,
+    readonly members: MemberPresence,
     readonly options: CollaborationOptions,
     readonly log: Logger,
     readonly onEvent: (ev: FannedEvent) => void,
   ) {
     this.#sweeper = setInterval(() => this.#sweep(), Math.max(1000, options.idleReplicaMs / 2));
     this.#sweeper.unref();
+    this.#presenceSweeper = setInterval(
+      () => void this.#sweepLostMembers(),
+      Math.max(50, options.presenceTtlMs / 2),
+    );
+    this.#presenceSweeper.unref();
   }
 
   static async create(
@@ -77,8 +89,12 @@ export class CollaborationService {
     log: Logger,
     onEvent: (ev: FannedEvent) => void = () => {},
   ): Promise<CollaborationService> {
-    const [snapshots, meta] = await Promise.all([bus.kv('snapshots'), bus.kv('collabs')]);
-    return new CollaborationService(bus, snapshots, meta, options, log, onEvent);
+    const [snapshots, meta, presence] = await Promise.all([
+      bus.kv('snapshots'),
+      bus.kv('collabs'),
+      MemberPresence.create(bus, options.nodeId, options.presenceTtlMs, log),
+    ]);
+    return new CollaborationService(bus, snapshots, meta, presence, options, log, onEvent);
   }
 
   register(d: Dispatcher): void {
@@ -204,8 +220,7 @@ export class CollaborationService {
     const previous = session.collabs.get(id);
     if (previous) {
       // A re-join on the same session restarts its stream from the requested position.
-      r.detach(previous.stream);
-      session.collabs.delete(id);
+      this.#detachStream(r, previous.stream);
     }
     r.joining.set(agentId, (r.joining.get(agentId) ?? 0) + 1);
     const doneJoining = () => {
@@ -215,9 +230,12 @@ export class CollaborationService {
     };
     let role: RoleName;
     try {
+      // Presence first: other nodes must never see this member online without an entry.
+      await this.members.attached(id, agentId);
       role = await this.#joinWrite(r, id, agentId);
     } catch (error) {
       doneJoining();
+      this.members.detached(id, agentId);
       throw error;
     }
     let recovered = false;
@@ -244,6 +262,7 @@ export class CollaborationService {
     ctx.afterResponse(() => {
       doneJoining();
       if (session.closed) {
+        this.members.detached(id, agentId);
         this.#markOffline(r, agentId, session);
         return;
       }
@@ -453,7 +472,7 @@ export class CollaborationService {
       const done = p
         .then((r) => {
           if (!r) return;
-          r.detach(joined.stream);
+          this.#detachStream(r, joined.stream);
           if (agentId !== undefined) this.#markOffline(r, agentId, session);
         })
         .catch(() => {})
@@ -471,15 +490,19 @@ export class CollaborationService {
       return false;
     };
     if (stillHere()) return;
-    const write = r
-      .write((state) => {
-        const m = state.members.get(agentId);
-        if (stillHere()) return { done: undefined };
-        if (!m?.online) return { done: undefined };
-        return {
-          record: record('left', agentId, { agentId, reason: 'disconnect' }),
-          result: () => undefined,
-        };
+    const write = this.members
+      .elsewhere(r.id, agentId)
+      .then(async (nodes) => {
+        // Still attached through another node (multi-device): that node reports its own disconnect.
+        if (nodes.length > 0) return;
+        await r.write((state) => {
+          const m = state.members.get(agentId);
+          if (stillHere() || !m?.online) return { done: undefined };
+          return {
+            record: record('left', agentId, { agentId, reason: 'disconnect' }),
+            result: () => undefined,
+          };
+        });
       })
       .catch((error: unknown) =>
         this.log.warn({ err: error, collaborationId: r.id, agentId }, 'could not record disconnect'),
@@ -496,15 +519,63 @@ export class CollaborationService {
       const d = data as { agentId: string; reason: string };
       if (d.reason === 'leave' || d.reason === 'removed') {
         for (const s of [...r.streams()]) if (s.agentId === d.agentId) this.#detachStream(r, s);
+      } else if (this.members.hostsHere(r.id, d.agentId) && !this.#closing) {
+        // Marked offline (e.g. our presence entry lapsed during a bus outage) while still attached here.
+        this.#rejoin(r, d.agentId);
       }
     }
     this.onEvent(ev);
   }
 
+  #rejoin(r: CollabReplica, agentId: string): void {
+    r.write((state) => {
+      const m = state.members.get(agentId);
+      if (!m || m.online || !this.members.hostsHere(r.id, agentId)) return { done: undefined };
+      return { record: record('joined', agentId, { agentId, role: m.role }), result: () => undefined };
+    }).catch((error: unknown) =>
+      this.log.warn({ err: error, collaborationId: r.id, agentId }, 'could not restore presence'),
+    );
+  }
+
   #detachStream(r: CollabReplica, stream: MemberStream): void {
-    r.detach(stream);
+    if (!stream.closed || r.hasStream(stream)) {
+      r.detach(stream);
+      this.members.detached(r.id, stream.agentId);
+    }
     const session = stream.sink as Session;
     if (session.collabs.get(r.id)?.stream === stream) session.collabs.delete(r.id);
+  }
+
+  /** Marks members `node_lost` whose hosting node stopped refreshing their presence (crash, partition). */
+  async #sweepLostMembers(): Promise<void> {
+    if (this.#closing) return;
+    for (const p of [...this.#replicas.values()]) {
+      const r = await p.catch(() => undefined);
+      if (!r || r.failed || r.state.ended) continue;
+      for (const [agentId, m] of [...r.state.members]) {
+        if (!m.online || this.members.hostsHere(r.id, agentId) || r.joining.has(agentId)) continue;
+        let nodes: string[];
+        try {
+          nodes = await this.members.elsewhere(r.id, agentId);
+        } catch {
+          return; // bus unavailable: decide nothing now
+        }
+        if (nodes.length > 0) continue;
+        await r
+          .write((state) => {
+            const cur = state.members.get(agentId);
+            if (!cur?.online || this.members.hostsHere(r.id, agentId) || r.joining.has(agentId))
+              return { done: undefined };
+            return {
+              record: record('left', agentId, { agentId, reason: 'node_lost' }),
+              result: () => undefined,
+            };
+          })
+          .catch((error: unknown) =>
+            this.log.warn({ err: error, collaborationId: r.id, agentId }, 'could not record lost member'),
+          );
+      }
+    }
   }
 
   #streamFailed(stream: MemberStream, error: unknown): void {
@@ -571,9 +642,11 @@ export class CollaborationService {
     this.#closing = true;
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.#closing = true;
     clearInterval(this.#sweeper);
+    clearInterval(this.#presenceSweeper);
+    await this.members.close();
     for (const p of this.#replicas.values())
       void p.then(
         (r) => r?.close(),
