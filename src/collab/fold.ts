@@ -118,7 +118,7 @@ export function applyRecord(state: CollabState, offset: number, record: LogRecor
           state.board,
           data.patch as unknown as fastJsonPatch.Operation[],
           true,
-          true,
+          false,
         ).newDocument as Json;
         state.stateOffset = offset;
       } catch {
