@@ -30,20 +30,21 @@ export async function createTcpProxy(targetPort: number): Promise<TcpProxy> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
+  const cutAll = () => {
+    for (const [a, b] of [...pairs]) {
+      a.destroy();
+      b.destroy();
+    }
+    pairs.clear();
+  };
   return {
     port,
     get connections() {
       return pairs.size;
     },
-    cutAll() {
-      for (const [a, b] of [...pairs]) {
-        a.destroy();
-        b.destroy();
-      }
-      pairs.clear();
-    },
+    cutAll,
     close() {
-      this.cutAll();
+      cutAll();
       return new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
