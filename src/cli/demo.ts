@@ -51,6 +51,11 @@ function rng(seed: number): () => number {
   };
 }
 
+/** The board as this demo shapes it. */
+function boardOf(state: Json): Board {
+  return state as unknown as Board;
+}
+
 function describe(
   ev: CollabEvent | { type: 'resync'; offset: number },
   ideas: Map<string, Idea>,
@@ -174,11 +179,11 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     await Promise.all(
       handles.map(async (h, i) => {
         await h.waitForOffset(board.offset, { timeoutMs: 5000 });
-        const all = (h.state as Board).ideas.filter((x) => x.by !== names[i]);
+        const all = boardOf(h.state).ideas.filter((x) => x.by !== names[i]);
         const picks = [...all].sort(() => random() - 0.5).slice(0, 2);
         for (const pick of picks) {
           for (;;) {
-            const votes = (h.state as Board).votes;
+            const votes = boardOf(h.state).votes;
             const current = votes[pick.id] ?? 0;
             try {
               await h.update([{ op: 'add', path: `/votes/${pick.id}`, value: current + 1 }], {
@@ -198,8 +203,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     );
 
     // A conversation with whoever offers the "critique" skill.
-    const votesNow = (board.state as Board).votes;
-    const top = [...(board.state as Board).ideas].sort(
+    const votesNow = boardOf(board.state).votes;
+    const top = [...boardOf(board.state).ideas].sort(
       (a, b) => (votesNow[b.id] ?? 0) - (votesNow[a.id] ?? 0),
     )[0]!;
     out('');
@@ -229,7 +234,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     await board.end();
     await transcript;
 
-    const final = board.state as Board;
+    const final = boardOf(board.state);
     out('');
     out(
       `late joiner hopper caught up at offset ${lateHandle.offset}: board ${same ? 'identical to the facilitator\u2019s' : 'DIFFERENT (bug)'}`,
