@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   type AgentCard,
@@ -25,6 +25,7 @@ import { DirectoryService } from './services/directory.js';
 import { TopicService } from './services/topics.js';
 import { AgentRegistry } from './sessions/agentRegistry.js';
 import { Session, type SessionHost } from './sessions/session.js';
+import { HttpRouter, sendJson } from './transport/httpRouter.js';
 import { createMemoryPair } from './transport/memory.js';
 import { WebSocketTransport } from './transport/websocket.js';
 import { newId } from './util/ids.js';
@@ -208,7 +209,8 @@ class MeshNodeImpl implements MeshNode, SessionHost {
     this.#directory.register(d);
 
     if (!this.#opts.listen) return;
-    const server = createServer((req, res) => this.#http(req, res));
+    const router = this.#routes();
+    const server = createServer((req, res) => router.handle(req, res));
     this.#server = server;
     this.#ws = new WebSocketTransport(server, {
       path: '/mesh',
@@ -254,32 +256,23 @@ class MeshNodeImpl implements MeshNode, SessionHost {
     }
   }
 
-  #http(req: IncomingMessage, res: ServerResponse): void {
-    const path = new URL(req.url ?? '/', 'http://x').pathname;
-    const json = (status: number, body: unknown) => {
-      res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-      res.end(JSON.stringify(body));
-    };
-    if (req.method !== 'GET') return json(405, { error: 'method not allowed' });
-    if (path === '/health')
-      return json(200, { status: this.#draining ? 'draining' : 'ok', nodeId: this.nodeId });
-    if (path === '/ready') {
-      void this.ready().then((r) =>
-        json(r.ready ? 200 : 503, { ...r, nodeId: this.nodeId, bus: this.bus.kind }),
-      );
-      return;
-    }
-    if (path === '/metrics') {
-      void this.#metrics.registry.metrics().then(
-        (text) => {
-          res.writeHead(200, { 'content-type': this.#metrics.registry.contentType });
-          res.end(text);
-        },
-        (error: unknown) => json(500, { error: String(error) }),
-      );
-      return;
-    }
-    json(404, { error: 'not found' });
+  #routes(): HttpRouter {
+    const router = new HttpRouter((error, req) =>
+      this.logger.error({ err: error, path: req.url }, 'HTTP handler failed'),
+    );
+    router.add('GET', '/health', (_req, res) =>
+      sendJson(res, 200, { status: this.#draining ? 'draining' : 'ok', nodeId: this.nodeId }),
+    );
+    router.add('GET', '/ready', async (_req, res) => {
+      const r = await this.ready();
+      sendJson(res, r.ready ? 200 : 503, { ...r, nodeId: this.nodeId, bus: this.bus.kind });
+    });
+    router.add('GET', '/metrics', async (_req, res) => {
+      const text = await this.#metrics.registry.metrics();
+      (res as ServerResponse).writeHead(200, { 'content-type': this.#metrics.registry.contentType });
+      res.end(text);
+    });
+    return router;
   }
 
   #accept(conn: FrameConnection, remoteAddress: string, transport: 'websocket' | 'memory'): Session {

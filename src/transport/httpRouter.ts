@@ -1,0 +1,112 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+
+/** A request from either the HTTP/1.1 or the HTTP/2 compatibility API. */
+export type HttpRequest = IncomingMessage | Http2ServerRequest;
+/** A response from either the HTTP/1.1 or the HTTP/2 compatibility API. */
+export type HttpResponse = ServerResponse | Http2ServerResponse;
+
+/** Handles one matched request; `params` holds the `:name` segments of the pattern, decoded. */
+export type HttpHandler = (
+  req: HttpRequest,
+  res: HttpResponse,
+  params: Record<string, string>,
+  url: URL,
+) => void | Promise<void>;
+
+interface Route {
+  method: string;
+  segments: string[];
+  handler: HttpHandler;
+}
+
+/**
+ * Method + path routing for the node's HTTP endpoints (`/health`, `/metrics`, the A2A gateway, ...),
+ * shared by HTTP/1.1 and HTTP/2. Patterns are literal segments and `:name` captures.
+ */
+export class HttpRouter {
+  readonly #routes: Route[] = [];
+
+  constructor(readonly onError: (error: unknown, req: HttpRequest) => void) {}
+
+  /** Adds a route; the first registered match wins. */
+  add(method: string, pattern: string, handler: HttpHandler): void {
+    this.#routes.push({
+      method: method.toUpperCase(),
+      segments: pattern.split('/').filter(Boolean),
+      handler,
+    });
+  }
+
+  /** Routes a request: 404 when no path matches, 405 (with `allow`) when only the method is wrong. */
+  handle(req: HttpRequest, res: HttpResponse): void {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const parts = url.pathname.split('/').filter(Boolean);
+    const allowed: string[] = [];
+    for (const route of this.#routes) {
+      const params = match(route.segments, parts);
+      if (!params) continue;
+      if (route.method !== req.method && !(route.method === 'GET' && req.method === 'HEAD')) {
+        allowed.push(route.method);
+        continue;
+      }
+      Promise.resolve()
+        .then(() => route.handler(req, res, params, url))
+        .catch((error: unknown) => {
+          this.onError(error, req);
+          if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
+          else res.end();
+        });
+      return;
+    }
+    if (allowed.length > 0)
+      sendJson(res, 405, { error: 'method not allowed' }, { allow: allowed.join(', ') });
+    else sendJson(res, 404, { error: 'not found' });
+  }
+}
+
+function match(pattern: string[], parts: string[]): Record<string, string> | undefined {
+  if (pattern.length !== parts.length) return undefined;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < pattern.length; i++) {
+    const p = pattern[i]!;
+    const v = parts[i]!;
+    if (p.startsWith(':')) {
+      try {
+        params[p.slice(1)] = decodeURIComponent(v);
+      } catch {
+        return undefined;
+      }
+    } else if (p !== v) return undefined;
+  }
+  return params;
+}
+
+/** Writes a JSON response. */
+export function sendJson(
+  res: HttpResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  const text = JSON.stringify(body);
+  (res as ServerResponse).writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    ...headers,
+  });
+  res.end(text);
+}
+
+/** Reads a request body up to `maxBytes`; rejects with `{ status: 413 }` beyond it. */
+export async function readBody(req: HttpRequest, maxBytes: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBytes) throw Object.assign(new Error(`body over ${maxBytes} bytes`), { status: 413 });
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
