@@ -9,6 +9,7 @@ import {
   type FrameConnection,
   type HandlerContext,
   jsonCodec,
+  MeshError,
   msgpackCodec,
   PROTOCOL_VERSION,
   RpcError,
@@ -125,6 +126,12 @@ class MeshNodeImpl implements MeshNode, SessionHost {
   #resolveClosed!: (v: void | Error) => void;
 
   constructor(options: MeshNodeOptions) {
+    if (options.nodeId !== undefined && !/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(options.nodeId)) {
+      throw new MeshError(
+        'bad_config',
+        `node id ${JSON.stringify(options.nodeId)}: use 1-64 of A-Z a-z 0-9 _ -`,
+      );
+    }
     this.nodeId = options.nodeId ?? `node-${newId(8)}`;
     this.logger = (options.logger ?? createLogger()).child({ nodeId: this.nodeId });
     this.#ownsBus = options.bus === undefined;

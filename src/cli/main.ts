@@ -34,6 +34,35 @@ program
   .option('--max-message-bytes <n>', 'largest inbound frame', positive, 1024 * 1024)
   .option('--max-queue-bytes <n>', 'largest send backlog per connection', positive, 8 * 1024 * 1024)
   .option('--heartbeat-ms <n>', 'WebSocket ping interval', positive, 25_000)
+  .option(
+    '--presence-ttl-ms <n>',
+    "presence entry TTL; a crashed node's agents go offline within ~1.5x",
+    positive,
+    15_000,
+  )
+  .option(
+    '--nats <urls>',
+    'join a multi-node mesh over NATS (comma-separated server URLs)',
+    process.env.A2A_MESH_NATS,
+  )
+  .option('--nats-prefix <prefix>', 'subject, stream and bucket prefix', 'mesh')
+  .option('--nats-token <token>', 'NATS token (or env A2A_MESH_NATS_TOKEN)', process.env.A2A_MESH_NATS_TOKEN)
+  .option('--nats-user <user>', 'NATS user')
+  .option(
+    '--nats-pass <password>',
+    'NATS password (or env A2A_MESH_NATS_PASS)',
+    process.env.A2A_MESH_NATS_PASS,
+  )
+  .option('--nats-creds <file>', 'NATS .creds file (JWT + nkey seed)')
+  .option('--nats-tls-ca <file>', 'CA file to trust for NATS TLS')
+  .option('--nats-tls-cert <file>', 'client certificate for NATS TLS')
+  .option('--nats-tls-key <file>', 'client key for NATS TLS')
+  .option(
+    '--nats-replicas <n>',
+    'replicas of the log stream and KV buckets (3 on a 3-server cluster)',
+    positive,
+    1,
+  )
   .action(async (opts) => {
     await runNode(opts);
   });
