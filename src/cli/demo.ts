@@ -1,7 +1,9 @@
 import { MeshClient } from '@a2a-mesh/client';
 import type { CollabEvent, Json, RpcError } from '@a2a-mesh/protocol';
+import type { Bus } from '../bus/bus.js';
+import { connectNatsBus } from '../bus/nats.js';
 import { createLogger } from '../log.js';
-import { createMeshNode } from '../node.js';
+import { createMeshNode, type MeshNode } from '../node.js';
 
 /** Options of `a2a-mesh demo`. */
 export interface DemoOptions {
@@ -11,6 +13,46 @@ export interface DemoOptions {
   seed: number;
   /** Where the transcript goes (default stdout). */
   write?: (line: string) => void;
+  /** Use running nodes (WebSocket URLs) instead of starting any; agents are spread across them. */
+  urls?: string[];
+  /** Start `nodes` in-process nodes on this NATS (comma-separated URLs) instead of one embedded node. */
+  nats?: string;
+  /** How many nodes to start with `nats` (default 2). */
+  nodes?: number;
+}
+
+interface DemoMesh {
+  urls: string[];
+  describe: string;
+  close(): Promise<void>;
+}
+
+async function startMesh(options: DemoOptions): Promise<DemoMesh> {
+  if (options.urls && options.urls.length > 0) {
+    return { urls: options.urls, describe: `running nodes ${options.urls.join(', ')}`, close: async () => {} };
+  }
+  const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn', pretty: false });
+  if (!options.nats) {
+    const node = await createMeshNode({ port: 0, logger });
+    return { urls: [node.url], describe: `embedded node ${node.nodeId} at ${node.url}`, close: () => node.close() };
+  }
+  const nodes: MeshNode[] = [];
+  const buses: Bus[] = [];
+  const count = Math.max(1, options.nodes ?? 2);
+  for (let i = 0; i < count; i++) {
+    const nodeId = `demo-${i + 1}-${process.pid}`;
+    const bus = await connectNatsBus({ servers: options.nats, nodeId });
+    buses.push(bus);
+    nodes.push(await createMeshNode({ port: 0, logger, bus, nodeId }));
+  }
+  return {
+    urls: nodes.map((n) => n.url),
+    describe: `${count} nodes on NATS ${options.nats}: ${nodes.map((n) => `${n.nodeId} ${n.url}`).join(', ')}`,
+    close: async () => {
+      for (const n of nodes) await n.close();
+      for (const b of buses) await b.close();
+    },
+  };
 }
 
 interface Idea {
@@ -103,20 +145,20 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   const out = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
   const count = Math.min(Math.max(options.agents, 1), NAMES.length);
   const random = rng(options.seed);
-  const node = await createMeshNode({
-    port: 0,
-    logger: createLogger({ level: process.env.LOG_LEVEL ?? 'warn', pretty: false }),
-  });
+  const mesh = await startMesh(options);
   const clients: MeshClient[] = [];
   const connect = async (agentId: string, card?: ConstructorParameters<typeof MeshClient>[0]['card']) => {
-    const c = new MeshClient({ url: node.url, agentId, ...(card ? { card } : {}) });
+    // Agents are spread across the nodes: each starts on the next node and fails over to the others.
+    const k = clients.length % mesh.urls.length;
+    const urls = [...mesh.urls.slice(k), ...mesh.urls.slice(0, k)];
+    const c = new MeshClient({ urls, agentId, ...(card ? { card } : {}) });
     clients.push(c);
     await c.connect();
     return c;
   };
 
   try {
-    out(`a2a-mesh demo: embedded node ${node.nodeId} at ${node.url}`);
+    out(`a2a-mesh demo: ${mesh.describe}`);
     out(`topic: ${TOPIC}\n`);
 
     const critic = await connect('critic', {
@@ -252,6 +294,6 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     return same ? 0 : 1;
   } finally {
     await Promise.all(clients.map((c) => c.close()));
-    await node.close();
+    await mesh.close();
   }
 }
