@@ -1,4 +1,11 @@
-import { CloseCode, type CollabEvent, type EventType, type Json, RpcError } from '@a2a-mesh/protocol';
+import {
+  CloseCode,
+  type CollabEvent,
+  type EventType,
+  type HandlerContext,
+  type Json,
+  RpcError,
+} from '@a2a-mesh/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CollabItem, MeshClient, type MeshClientOptions } from '../../packages/client/src/index.js';
 import { CollabReplica } from '../../packages/client/src/replica.js';
@@ -28,28 +35,31 @@ class FakeCollab {
       },
       false,
     );
-    node.handle('collaboration/join', (params, conn, ctx) => {
-      if (params.collaborationId !== this.id)
-        throw RpcError.of('CollaborationNotFound', 'no such collaboration');
-      const since = params.since as { epoch: string; offset: number } | undefined;
-      const head = this.log.length;
-      const recovered = !!since && this.canRecover && since.epoch === this.epoch && since.offset <= head;
-      const from = recovered ? since.offset : head;
-      ctx.afterResponse(() => {
-        for (const ev of this.log.slice(from)) conn.notify('collaboration/event', ev);
-        this.joined.add(conn);
-      });
-      const base = { collaborationId: this.id, topic: 'board', epoch: this.epoch, role: 'owner' as const };
-      if (recovered) return { ...base, offset: from, recovered: true };
-      const copy = this.fold();
-      return {
-        ...base,
-        offset: head,
-        recovered: false,
-        state: copy.state,
-        members: [...copy.members.values()],
-      };
+    node.handle('collaboration/join', (params, conn, ctx) => this.answerJoin(params, conn, ctx));
+  }
+
+  /** Answers collaboration/join: recovered from `since` when possible, else a full copy; then streams. */
+  answerJoin(params: Record<string, unknown>, conn: FakeConn, ctx: HandlerContext): unknown {
+    if (params.collaborationId !== this.id)
+      throw RpcError.of('CollaborationNotFound', 'no such collaboration');
+    const since = params.since as { epoch: string; offset: number } | undefined;
+    const head = this.log.length;
+    const recovered = !!since && this.canRecover && since.epoch === this.epoch && since.offset <= head;
+    const from = recovered ? since.offset : head;
+    ctx.afterResponse(() => {
+      for (const ev of this.log.slice(from)) conn.notify('collaboration/event', ev);
+      this.joined.add(conn);
     });
+    const base = { collaborationId: this.id, topic: 'board', epoch: this.epoch, role: 'owner' as const };
+    if (recovered) return { ...base, offset: from, recovered: true };
+    const copy = this.fold();
+    return {
+      ...base,
+      offset: head,
+      recovered: false,
+      state: copy.state,
+      members: [...copy.members.values()],
+    };
   }
 
   fold(): CollabReplica {
@@ -273,6 +283,47 @@ describe('CollaborationHandle', () => {
     node.last.close(CloseCode.NodeDraining);
     expect(await done).toMatchObject({ reason: 'not_a_member' });
     expect(h.closed).toBe(true);
+  });
+
+  it('starts a late first iterator with a resync once too much was buffered for it', async () => {
+    const { collab, c } = await setup();
+    const h = await c.joinCollaboration('c1');
+    for (let i = 0; i < 10_050; i++) collab.append('shared', { content: i });
+    await h.waitForOffset(10_051, { timeoutMs: 5_000 });
+    const { seen } = reader(h.events());
+    collab.append('shared', { content: 'live' });
+    await eventually(() => expect(offsets(seen)).toEqual(['resync@10051', 10_052]));
+  });
+
+  it('completes a join whose connection drops while it is in flight', async () => {
+    const node = new FakeNode();
+    const collab = new FakeCollab(node);
+    const c = client(node);
+    await c.connect();
+    let first = true;
+    node.handle('collaboration/join', (params, conn, ctx) => {
+      if (!first) return collab.answerJoin(params, conn, ctx);
+      first = false;
+      queueMicrotask(() => conn.close(CloseCode.NodeDraining));
+      return new Promise(() => {});
+    });
+    const h = await c.joinCollaboration('c1', { timeoutMs: 2_000 });
+    expect(h.offset).toBe(collab.log.length);
+    expect(node.calls('mesh/hello')).toHaveLength(2);
+  });
+
+  it('waits for the reconnect when joining while disconnected, and fails fast before connect()', async () => {
+    const node = new FakeNode();
+    new FakeCollab(node);
+    const idle = client(node);
+    await expect(idle.joinCollaboration('c1')).rejects.toThrow(/connect\(\) first/);
+    const c = client(node, { reconnect: { initialDelayMs: 30, maxDelayMs: 30, random: () => 0.99 } });
+    await c.connect();
+    node.last.close(CloseCode.NodeDraining);
+    await eventually(() => expect(c.connected).toBe(false));
+    const h = await c.joinCollaboration('c1', { timeoutMs: 2_000 });
+    expect(h.offset).toBe(1);
+    expect(c.sessionId).toBe('s2');
   });
 
   it('passes share, update, presence and history through with the collaboration id', async () => {
