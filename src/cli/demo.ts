@@ -29,12 +29,20 @@ interface DemoMesh {
 
 async function startMesh(options: DemoOptions): Promise<DemoMesh> {
   if (options.urls && options.urls.length > 0) {
-    return { urls: options.urls, describe: `running nodes ${options.urls.join(', ')}`, close: async () => {} };
+    return {
+      urls: options.urls,
+      describe: `running nodes ${options.urls.join(', ')}`,
+      close: async () => {},
+    };
   }
   const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn', pretty: false });
   if (!options.nats) {
     const node = await createMeshNode({ port: 0, logger });
-    return { urls: [node.url], describe: `embedded node ${node.nodeId} at ${node.url}`, close: () => node.close() };
+    return {
+      urls: [node.url],
+      describe: `embedded node ${node.nodeId} at ${node.url}`,
+      close: () => node.close(),
+    };
   }
   const nodes: MeshNode[] = [];
   const buses: Bus[] = [];

@@ -72,8 +72,14 @@ program
   .description('run a scripted multi-agent brainstorm on an embedded node and print the transcript')
   .option('--agents <n>', 'idea agents besides the facilitator, critic and late joiner', positive, 3)
   .option('--seed <n>', 'random seed for the agents', positive, 7)
-  .option('--urls <urls>', 'use running nodes (comma-separated ws:// URLs) instead of starting one', (v: string) =>
-    v.split(',').map((u) => u.trim()).filter(Boolean),
+  .option(
+    '--urls <urls>',
+    'use running nodes (comma-separated ws:// URLs) instead of starting one',
+    (v: string) =>
+      v
+        .split(',')
+        .map((u) => u.trim())
+        .filter(Boolean),
   )
   .option('--nats <urls>', 'start nodes on this NATS (comma-separated URLs) instead of an embedded node')
   .option('--nodes <n>', 'how many nodes to start with --nats', positive, 2)

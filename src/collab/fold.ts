@@ -80,6 +80,20 @@ export function patched(doc: Json, patch: PatchOperation[]): Json {
   return fastJsonPatch.applyPatch(doc, patch as fastJsonPatch.Operation[], true, false).newDocument as Json;
 }
 
+/** Index of the first operation of `patch` that does not apply to `doc` (the library reports 0 for many). */
+export function failingOperation(doc: Json, patch: PatchOperation[]): number {
+  let current = structuredClone(doc);
+  for (let i = 0; i < patch.length; i++) {
+    try {
+      current = fastJsonPatch.applyOperation(current, patch[i] as fastJsonPatch.Operation, true, true)
+        .newDocument as Json;
+    } catch {
+      return i;
+    }
+  }
+  return patch.length - 1;
+}
+
 /**
  * Applies the record at `offset` to `state` in place. Deterministic: depends only on the state and the
  * record. A record that cannot apply (a patch that fails) changes nothing but the offset.

@@ -174,6 +174,7 @@ export class CollabReplica {
   waitFor(offset: number): Promise<void> {
     if (this.state.offset >= offset) return Promise.resolve();
     if (this.#failure) return Promise.reject(this.#failure);
+    if (this.#closed) return Promise.reject(new MeshError('closed', 'replica closed'));
     return new Promise((resolve, reject) => {
       const w = { offset, resolve, reject };
       const i = this.#waiters.findIndex((x) => x.offset > offset);
@@ -203,7 +204,9 @@ export class CollabReplica {
         return p.result(offset);
       } catch (error) {
         if (error instanceof OffsetConflictError) {
-          await this.waitFor(error.actual);
+          await this.waitFor(error.actual).catch((e: unknown) => {
+            throw busError(e);
+          });
           continue;
         }
         throw busError(error);

@@ -14,6 +14,7 @@ import type { Bus, KvBucket } from '../bus/bus.js';
 import type { FannedEvent } from '../collab/events.js';
 import {
   type CollabState,
+  failingOperation,
   IDEMPOTENCY_WINDOW_MS,
   idempotencyKey,
   type LogRecord,
@@ -336,12 +337,12 @@ export class CollaborationService {
       try {
         next = patched(state.board, p.patch);
       } catch (error) {
-        const e = error as { message?: string; index?: number; name?: string };
+        const e = error as { message?: string; name?: string };
         throw RpcError.of(
           'InvalidPatch',
           `patch does not apply: ${String(e.message ?? error).split('\n')[0]}`,
           {
-            ...(typeof e.index === 'number' ? { operation: e.index } : {}),
+            operation: failingOperation(state.board, p.patch),
             ...(typeof e.name === 'string' ? { detail: e.name } : {}),
           },
         );

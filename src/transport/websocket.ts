@@ -75,14 +75,11 @@ class WsConnection implements FrameConnection {
 
   close(code: number = CloseCode.Normal, reason = ''): void {
     if (this.ws.readyState === this.ws.CLOSED) return;
-    if (code === CloseCode.SlowConsumer) {
-      // The close frame would wait behind the backlog the peer is not reading: drop it instead.
-      this.ws.terminate();
-    } else {
-      this.ws.close(code, reason);
-      const timer = setTimeout(() => this.ws.terminate(), this.options.closeTimeoutMs);
-      timer.unref();
-    }
+    // The close frame queues behind any backlog; a peer that reads gets the code, one that does not
+    // (a stalled slow consumer) is cut off when the close handshake times out.
+    this.ws.close(code, reason);
+    const timer = setTimeout(() => this.ws.terminate(), this.options.closeTimeoutMs);
+    timer.unref();
     this.#closedBy(code, reason);
   }
 

@@ -186,6 +186,15 @@ describe('bad input never crashes the node or touches a collaboration', () => {
 
     // Joined, the bad agent's bad writes are refused too.
     await bad.call('collaboration/join', { collaborationId: cid });
+    const second = (await bad.call('collaboration/update', {
+      collaborationId: cid,
+      patch: [
+        { op: 'add', path: '/x', value: 1 },
+        { op: 'remove', path: '/missing' },
+      ],
+    })) as Resp & { error?: { data: { operation?: number } } };
+    expect(second.error?.data.reason).toBe('invalid_patch');
+    expect(second.error?.data.operation).toBe(1);
     const noApply = (await bad.call('collaboration/update', {
       collaborationId: cid,
       patch: [{ op: 'remove', path: '/missing' }],
@@ -296,6 +305,9 @@ describe('bad input never crashes the node or touches a collaboration', () => {
       expect(r.error).toBeUndefined();
     }
     expect(node.stats().slowConsumerCloses).toBe(1);
+    // Once it reads again it drains the backlog and gets the close code, not a bare cut.
+    (slow.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+    expect(await slow.closed).toBe(4008);
     // The writer still gets its own events in order.
     await eventually(() => expect(writer.notifications.length).toBeGreaterThan(10));
     const offsets = writer.notifications.map((n) => n.params.offset as number);

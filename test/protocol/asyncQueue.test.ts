@@ -86,7 +86,7 @@ describe('AsyncQueue', () => {
   // BUG (packages/protocol/src/asyncQueue.ts): fail() calls end() while a reader is waiting, and end()
   // resolves that reader with done:true before fail() can reject it, so the error is lost and a
   // for-await loop ends normally. `it.fails` keeps the suite green until it is fixed; then flip it to `it`.
-  it.fails('fail() rejects a reader that is already waiting', async () => {
+  it('fail() rejects a reader that is already waiting', async () => {
     const q = new AsyncQueue<number>();
     const waiting = q.next();
     const boom = new Error('boom');

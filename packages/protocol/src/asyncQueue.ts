@@ -51,14 +51,13 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
 
   fail(error: Error): void {
     if (this.#ended) return;
-    this.#error = error;
-    const f = this.#failWaiter;
+    const reject = this.#failWaiter;
+    this.#waiter = undefined;
+    this.#failWaiter = undefined;
+    // A reader already waiting gets the error now; otherwise the next read does.
+    if (reject) reject(error);
+    else this.#error = error;
     this.end();
-    if (f) {
-      this.#waiter = undefined;
-      this.#failWaiter = undefined;
-      f(error);
-    }
   }
 
   next(): Promise<IteratorResult<T>> {

@@ -1,0 +1,568 @@
+import { MeshError } from '@a2a-mesh/protocol';
+import {
+  type Consumer,
+  type ConsumerMessages,
+  DiscardPolicy,
+  JetStreamApiError,
+  type MsgRequest,
+  RetentionPolicy,
+  StorageType,
+  type StoredMsg,
+  type StreamConfig,
+  type StreamInfo,
+} from '@nats-io/jetstream';
+import { headers, type MsgHdrs, nanos, nuid } from '@nats-io/transport-node';
+import {
+  type AppendOptions,
+  BusUnavailableError,
+  type LogEntry,
+  type LogFollower,
+  type LogInfo,
+  OffsetConflictError,
+} from './bus.js';
+import { ApiCode, isWrongLastSequence, type NatsContext, sleep, toBusError } from './natsContext.js';
+
+/** Header carrying an entry's offset in its log. */
+export const OFFSET_HEADER = 'Mesh-Offset';
+/** Log names have 1 to this many dot-separated tokens; the stream lists one subject per depth. */
+export const MAX_LOG_TOKENS = 4;
+/** First tokens a log name may not use: they would collide with the topic and agent subjects. */
+const RESERVED_FIRST_TOKENS = new Set(['topic', 'agent']);
+const TOKEN = /^[A-Za-z0-9_-]+$/;
+/** offset→sequence hints kept per log, and logs kept in the cache. */
+const MAX_SEEN_PER_LOG = 2048;
+const MAX_CACHED_LOGS = 10_000;
+/** Conflict retries before an append gives up (only reachable under pathological contention). */
+const MAX_CONFLICTS = 1000;
+
+/** What this instance knows about one log. */
+interface LogState {
+  /** False until the last entry was looked up. */
+  known: boolean;
+  /** Stream sequence and offset of the last entry (0 and 0 when the log is empty). */
+  seq: number;
+  offset: number;
+  /** offset → stream sequence of entries this instance has seen: hints, verified when used. */
+  readonly seen: Map<number, number>;
+  /** Appends from this instance to one log run one at a time. */
+  tail: Promise<unknown>;
+}
+
+/** The name of the stream holding every log under `prefix`. */
+export function logStreamName(prefix: string): string {
+  return `${prefix.toUpperCase().replace(/[^A-Z0-9_-]/g, '_')}_LOGS`;
+}
+
+/** The subjects of that stream: `<prefix>.*.log`, `<prefix>.*.*.log`, ... */
+export function logStreamSubjects(prefix: string): string[] {
+  return Array.from({ length: MAX_LOG_TOKENS }, (_, i) => `${prefix}.${'*.'.repeat(i + 1)}log`);
+}
+
+function offsetOf(msg: StoredMsg | { headers?: MsgHdrs | undefined }, log: string, seq: number): number {
+  const h = 'header' in msg ? msg.header : msg.headers;
+  const offset = Number(h?.get(OFFSET_HEADER));
+  if (!Number.isSafeInteger(offset) || offset < 1) {
+    throw new MeshError(
+      'protocol',
+      `log ${log}: message at stream sequence ${seq} carries no ${OFFSET_HEADER} header`,
+    );
+  }
+  return offset;
+}
+
+function abortIfNeeded(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new MeshError('aborted', 'append was aborted', { cause: signal.reason });
+}
+
+/**
+ * Append-only logs on one JetStream stream: log `a.b` is subject `<prefix>.a.b.log`, and every
+ * message carries its offset in the `Mesh-Offset` header. Appends are compare-and-set on the subject's
+ * last stream sequence (`Nats-Expected-Last-Subject-Sequence`), so offsets are contiguous across nodes.
+ */
+export class NatsLogs {
+  readonly #ctx: NatsContext;
+  readonly #stream: string;
+  readonly #states = new Map<string, LogState>();
+  readonly #followers = new Map<string, Set<NatsFollower>>();
+  #epoch = '';
+
+  constructor(ctx: NatsContext) {
+    this.#ctx = ctx;
+    this.#stream = logStreamName(ctx.prefix);
+  }
+
+  get stream(): string {
+    return this.#stream;
+  }
+
+  get epoch(): string {
+    return this.#epoch;
+  }
+
+  /** Creates the stream, or updates its subjects and replicas; records the epoch. Idempotent. */
+  async ensureStream(): Promise<void> {
+    const { jsm, prefix, replicas } = this.#ctx;
+    const subjects = logStreamSubjects(prefix);
+    const wanted: Partial<StreamConfig> & { name: string } = {
+      name: this.#stream,
+      description: `a2a-mesh logs under ${prefix}.*`,
+      subjects,
+      storage: StorageType.File,
+      retention: RetentionPolicy.Limits,
+      discard: DiscardPolicy.Old,
+      num_replicas: replicas,
+      allow_direct: true,
+      allow_rollup_hdrs: false,
+      duplicate_window: nanos(120_000),
+    };
+    let info: StreamInfo;
+    try {
+      info = await jsm.streams.info(this.#stream);
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError && err.code === ApiCode.StreamNotFound)) throw err;
+      try {
+        info = await jsm.streams.add(wanted);
+        this.#ctx.logger.info({ stream: this.#stream, subjects, replicas }, 'created log stream');
+      } catch (addErr) {
+        // Another node created it first.
+        info = await jsm.streams.info(this.#stream).catch(() => Promise.reject(addErr));
+      }
+    }
+    const have = info.config;
+    const sameSubjects =
+      have.subjects?.length === subjects.length && subjects.every((s) => have.subjects.includes(s));
+    if (!sameSubjects || have.num_replicas !== replicas || !have.allow_direct) {
+      info = await jsm.streams.update(this.#stream, {
+        ...have,
+        subjects,
+        num_replicas: replicas,
+        allow_direct: true,
+      });
+      this.#ctx.logger.info({ stream: this.#stream, subjects, replicas }, 'updated log stream');
+    }
+    const epoch = BigInt(info.created.replace(/\D/g, '') || '0').toString(36);
+    if (this.#epoch && epoch !== this.#epoch) {
+      this.#ctx.logger.warn(
+        { stream: this.#stream, was: this.#epoch, now: epoch },
+        'log stream was recreated: new epoch',
+      );
+      this.#states.clear();
+    }
+    this.#epoch = epoch;
+  }
+
+  /** `<prefix>.<log>.log`, after checking the log name. */
+  subject(log: string): string {
+    const tokens = log.split('.');
+    if (
+      tokens.length > MAX_LOG_TOKENS ||
+      !tokens.every((t) => TOKEN.test(t)) ||
+      RESERVED_FIRST_TOKENS.has(tokens[0] ?? '')
+    ) {
+      throw new MeshError(
+        'protocol',
+        `invalid log name ${JSON.stringify(log)}: 1-${MAX_LOG_TOKENS} dot-separated tokens of A-Z a-z 0-9 _ -, not starting with topic or agent`,
+      );
+    }
+    return `${this.#ctx.prefix}.${log}.log`;
+  }
+
+  #state(log: string): LogState {
+    let state = this.#states.get(log);
+    if (state) {
+      // Least recently used logs are evicted first.
+      this.#states.delete(log);
+      this.#states.set(log, state);
+      return state;
+    }
+    state = { known: false, seq: 0, offset: 0, seen: new Map(), tail: Promise.resolve() };
+    this.#states.set(log, state);
+    if (this.#states.size > MAX_CACHED_LOGS) {
+      const oldest = this.#states.keys().next().value;
+      if (oldest !== undefined) this.#states.delete(oldest);
+    }
+    return state;
+  }
+
+  #remember(state: LogState, offset: number, seq: number): void {
+    state.seen.set(offset, seq);
+    if (state.seen.size > MAX_SEEN_PER_LOG) {
+      let drop = MAX_SEEN_PER_LOG / 4;
+      for (const key of state.seen.keys()) {
+        if (drop-- <= 0) break;
+        state.seen.delete(key);
+      }
+    }
+  }
+
+  #advance(state: LogState, seq: number, offset: number): void {
+    if (seq > state.seq) {
+      state.seq = seq;
+      state.offset = offset;
+      state.known = true;
+    }
+    this.#remember(state, offset, seq);
+  }
+
+  /** One message by query, from the stream leader (consistent even with replicas). */
+  #get(query: MsgRequest | { next_by_subj: string; seq: number }): Promise<StoredMsg | null> {
+    return this.#ctx.link.run(() => this.#ctx.jsm.streams.getMessage(this.#stream, query as MsgRequest));
+  }
+
+  /** Loads the last entry of `log` into `state`. */
+  async #refresh(log: string, subject: string, state: LogState): Promise<void> {
+    const last = await this.#get({ last_by_subj: subject });
+    state.known = true;
+    if (!last) {
+      state.seq = 0;
+      state.offset = 0;
+      return;
+    }
+    state.seq = last.seq;
+    state.offset = offsetOf(last, log, last.seq);
+    this.#remember(state, state.offset, state.seq);
+  }
+
+  append(log: string, data: Uint8Array, options: AppendOptions = {}): Promise<number> {
+    let subject: string;
+    try {
+      subject = this.subject(log);
+      this.#ctx.link.check();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const state = this.#state(log);
+    const run = state.tail.then(
+      () => this.#appendNow(log, subject, state, data, options),
+      () => this.#appendNow(log, subject, state, data, options),
+    );
+    state.tail = run.catch(() => {});
+    return run;
+  }
+
+  async #appendNow(
+    log: string,
+    subject: string,
+    state: LogState,
+    data: Uint8Array,
+    options: AppendOptions,
+  ): Promise<number> {
+    const { js, link } = this.#ctx;
+    const deadline = Date.now() + (options.timeoutMs ?? this.#ctx.requestTimeoutMs);
+    // One id for every attempt of this call: if an attempt whose answer was lost did get stored,
+    // the stream's duplicate window turns the retry into an acknowledgement of that message.
+    const msgId = nuid.next();
+    let fresh = false;
+    if (!state.known) {
+      await this.#refresh(log, subject, state);
+      fresh = true;
+    }
+    for (let attempt = 0, conflicts = 0; ; attempt++) {
+      abortIfNeeded(options.signal);
+      const expected = options.expectedLastOffset;
+      if (expected !== undefined && expected !== state.offset) {
+        if (!fresh) {
+          await this.#refresh(log, subject, state);
+          fresh = true;
+          continue;
+        }
+        throw new OffsetConflictError(log, expected, state.offset);
+      }
+      const offset = state.offset + 1;
+      const h = headers();
+      h.set(OFFSET_HEADER, String(offset));
+      const remainingMs = deadline - Date.now();
+      if (remainingMs <= 0) throw new BusUnavailableError(`log ${log}: append did not complete in time`);
+      try {
+        const ack = await link.run(() =>
+          js.publish(subject, data, {
+            msgID: msgId,
+            headers: h,
+            expect: { lastSubjectSequence: state.seq },
+            timeout: remainingMs,
+          }),
+        );
+        let stored = offset;
+        if (ack.duplicate) {
+          const m = await this.#get({ seq: ack.seq });
+          if (!m) throw new MeshError('protocol', `log ${log}: acknowledged message ${ack.seq} is gone`);
+          stored = offsetOf(m, log, ack.seq);
+        }
+        this.#advance(state, ack.seq, stored);
+        return stored;
+      } catch (err) {
+        if (isWrongLastSequence(err)) {
+          // Another writer got there first: learn where the log is now and try the next offset.
+          if (++conflicts > MAX_CONFLICTS)
+            throw new BusUnavailableError(`log ${log}: too much write contention`);
+          if (conflicts > 2) await sleep(Math.random() * Math.min(20, conflicts));
+          await this.#refresh(log, subject, state);
+          fresh = true;
+          continue;
+        }
+        const mapped = toBusError(err);
+        // JetStream busy or electing a leader while the connection is fine: retry within the deadline.
+        if (mapped instanceof BusUnavailableError && link.connected && Date.now() + 50 < deadline) {
+          if ((err as Error).name === 'JetStreamNotEnabled' && attempt === 0) {
+            await this.ensureStream().catch(() => {});
+          }
+          await sleep(Math.min(50 * 2 ** Math.min(attempt, 4), Math.max(0, deadline - Date.now() - 10)));
+          continue;
+        }
+        throw mapped;
+      }
+    }
+  }
+
+  async info(log: string): Promise<LogInfo> {
+    const subject = this.subject(log);
+    const [first, last] = await Promise.all([
+      this.#get({ next_by_subj: subject, seq: 1 }),
+      this.#get({ last_by_subj: subject }),
+    ]);
+    if (!first || !last) return { epoch: this.#epoch, firstOffset: 1, lastOffset: 0 };
+    const lastOffset = offsetOf(last, log, last.seq);
+    const firstOffset = offsetOf(first, log, first.seq);
+    const state = this.#state(log);
+    this.#advance(state, last.seq, lastOffset);
+    this.#remember(state, firstOffset, first.seq);
+    return { epoch: this.#epoch, firstOffset, lastOffset };
+  }
+
+  /**
+   * The stored message holding `offset`, or null when the log has no such entry (not written yet,
+   * trimmed, deleted). Uses what this instance has seen to bound a binary search over stream
+   * sequences; each probe is "first message of the subject at or after sequence n".
+   */
+  async #locate(log: string, subject: string, offset: number): Promise<StoredMsg | null> {
+    const state = this.#state(log);
+    const hint = state.seen.get(offset);
+    if (hint !== undefined) {
+      const m = await this.#get({ seq: hint });
+      if (m && m.subject === subject && offsetOf(m, log, m.seq) === offset) return m;
+      state.seen.delete(offset);
+    }
+    const last = await this.#get({ last_by_subj: subject });
+    if (!last) return null;
+    const lastOffset = offsetOf(last, log, last.seq);
+    this.#advance(state, last.seq, lastOffset);
+    if (offset > lastOffset) return null;
+    if (offset === lastOffset) return last;
+    for (const useHints of [true, false]) {
+      // Each offset takes at least one sequence, which bounds where `offset` can be.
+      let lo = 1;
+      let hi = last.seq - (lastOffset - offset);
+      if (useHints) {
+        for (const [o, s] of state.seen) {
+          if (o < offset) lo = Math.max(lo, s + (offset - o));
+          else if (o > offset) hi = Math.min(hi, s - (o - offset));
+        }
+      }
+      let probe = lo;
+      while (lo <= hi) {
+        const m = await this.#get({ next_by_subj: subject, seq: probe });
+        if (!m) {
+          hi = probe - 1;
+        } else {
+          const o = offsetOf(m, log, m.seq);
+          this.#remember(state, o, m.seq);
+          if (o === offset) return m;
+          if (o < offset) lo = Math.max(lo, m.seq + (offset - o));
+          else hi = Math.min(probe - 1, m.seq - (o - offset));
+        }
+        probe = Math.floor((lo + hi) / 2);
+      }
+      if (!useHints) break;
+    }
+    return null;
+  }
+
+  async read(log: string, fromOffset: number, limit: number): Promise<LogEntry[]> {
+    const subject = this.subject(log);
+    if (limit < 1 || fromOffset < 1) return [];
+    const first = await this.#locate(log, subject, fromOffset);
+    if (!first) return [];
+    const out: LogEntry[] = [{ offset: fromOffset, data: first.data }];
+    const state = this.#state(log);
+    if (state.offset - fromOffset + 1 < limit) {
+      // The cached end may be behind: look it up so that a read returns fewer entries only at the end.
+      const last = await this.#get({ last_by_subj: subject });
+      if (last) this.#advance(state, last.seq, offsetOf(last, log, last.seq));
+    }
+    const wanted = Math.min(limit, state.offset - fromOffset + 1);
+    // One "next message of the subject" get per entry, answered by the stream leader. A short-lived
+    // consumer would batch them, but creating one can stall for seconds while a cluster member is down.
+    let seq = first.seq;
+    while (out.length < wanted) {
+      const m = await this.#get({ next_by_subj: subject, seq: seq + 1 });
+      if (!m) break;
+      const offset = offsetOf(m, log, m.seq);
+      if (offset !== fromOffset + out.length) break;
+      this.#remember(state, offset, m.seq);
+      out.push({ offset, data: m.data });
+      seq = m.seq;
+    }
+    return out;
+  }
+
+  /** The stream sequence to start following `log` at so that `fromOffset` is not missed. */
+  async startSequence(log: string, subject: string, fromOffset: number): Promise<number> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const m = await this.#locate(log, subject, fromOffset);
+      if (m) return m.seq;
+      const last = await this.#get({ last_by_subj: subject });
+      if (!last) {
+        // Nothing stored: anything appended from now on comes after the stream's current end.
+        const info = await this.#ctx.link.run(() => this.#ctx.jsm.streams.info(this.#stream));
+        return info.state.last_seq + 1;
+      }
+      if (fromOffset > offsetOf(last, log, last.seq)) return last.seq + 1;
+      // `fromOffset` is at or below the end but was not found: trimmed, or written meanwhile.
+    }
+    throw new MeshError('protocol', `log ${log}: offset ${fromOffset} is no longer stored`);
+  }
+
+  follow(log: string, fromOffset: number): LogFollower {
+    const subject = this.subject(log);
+    const follower = new NatsFollower(this.#ctx, this, log, subject, Math.max(1, fromOffset), () =>
+      this.#followers.get(log)?.delete(follower),
+    );
+    let set = this.#followers.get(log);
+    if (!set) {
+      set = new Set();
+      this.#followers.set(log, set);
+    }
+    set.add(follower);
+    return follower;
+  }
+
+  /** Records what a follower saw, so later reads can find those offsets at once. */
+  seen(log: string, offset: number, seq: number): void {
+    const state = this.#states.get(log);
+    if (state) this.#remember(state, offset, seq);
+  }
+
+  async deleteLog(log: string): Promise<void> {
+    const subject = this.subject(log);
+    await this.#ctx.link.run(() => this.#ctx.jsm.streams.purge(this.#stream, { filter: subject }));
+    this.#states.delete(log);
+    const followers = this.#followers.get(log);
+    this.#followers.delete(log);
+    for (const f of followers ?? []) f.close();
+  }
+
+  /** Stops every follower (bus shutdown). */
+  close(): void {
+    for (const set of this.#followers.values()) for (const f of set) f.close();
+    this.#followers.clear();
+  }
+}
+
+/**
+ * Follows one log with an ordered consumer filtered on its subject. Yields contiguous offsets from
+ * `fromOffset`; drops redeliveries, fails on a gap, ends when the log is deleted. The ordered consumer
+ * recreates itself after reconnects and server restarts, resuming after the last sequence it delivered.
+ */
+class NatsFollower implements LogFollower {
+  readonly #ctx: NatsContext;
+  readonly #logs: NatsLogs;
+  readonly #log: string;
+  readonly #subject: string;
+  readonly #fromOffset: number;
+  readonly #onClose: () => void;
+  #consumer: Consumer | undefined;
+  #messages: ConsumerMessages | undefined;
+  #iterated = false;
+  #closed = false;
+
+  constructor(
+    ctx: NatsContext,
+    logs: NatsLogs,
+    log: string,
+    subject: string,
+    fromOffset: number,
+    onClose: () => void,
+  ) {
+    this.#ctx = ctx;
+    this.#logs = logs;
+    this.#log = log;
+    this.#subject = subject;
+    this.#fromOffset = fromOffset;
+    this.#onClose = onClose;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#onClose();
+    this.#messages?.stop();
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<LogEntry> {
+    if (this.#iterated) throw new Error('a log follower can be iterated once');
+    this.#iterated = true;
+    return this.#entries();
+  }
+
+  /** Creates the ordered consumer, retrying a few times: a cluster may place it on a member that just died. */
+  async #createConsumer(startSeq: number): Promise<Consumer> {
+    const { link, js } = this.#ctx;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await link.run(() =>
+          js.consumers.get(this.#logs.stream, { filter_subjects: this.#subject, opt_start_seq: startSeq }),
+        );
+      } catch (err) {
+        if (this.#closed || attempt >= 4 || !(err instanceof BusUnavailableError) || !link.connected)
+          throw err;
+        await sleep(250 * 2 ** attempt);
+      }
+    }
+  }
+
+  async *#entries(): AsyncGenerator<LogEntry> {
+    try {
+      if (this.#closed) return;
+      const startSeq = await this.#logs.startSequence(this.#log, this.#subject, this.#fromOffset);
+      if (this.#closed) return;
+      const consumer = await this.#createConsumer(startSeq);
+      this.#consumer = consumer;
+      if (this.#closed) return;
+      // Short heartbeats: a consumer lost with its server is noticed (and recreated) within seconds.
+      const messages = await consumer.consume({ max_messages: 256, expires: 10_000, idle_heartbeat: 1_000 });
+      this.#messages = messages;
+      if (this.#closed) {
+        messages.stop();
+        return;
+      }
+      let next = this.#fromOffset;
+      let lastSeq = 0;
+      for await (const m of messages) {
+        if (m.seq <= lastSeq) continue;
+        const offset = offsetOf(m, this.#log, m.seq);
+        if (offset < next) {
+          // Before the first entry: older entries between the start sequence and `fromOffset`.
+          // After it: the offset went back at a later sequence, so the log was deleted and rewritten.
+          if (lastSeq > 0) return;
+          continue;
+        }
+        if (offset > next) {
+          throw new MeshError(
+            'protocol',
+            `log ${this.#log}: gap while following, expected offset ${next}, got ${offset}`,
+          );
+        }
+        lastSeq = m.seq;
+        next = offset + 1;
+        this.#logs.seen(this.#log, offset, m.seq);
+        yield { offset, data: m.data };
+        if (this.#closed) return;
+      }
+    } catch (err) {
+      throw toBusError(err);
+    } finally {
+      this.close();
+      this.#consumer?.delete().catch(() => {});
+    }
+  }
+}
