@@ -1,5 +1,6 @@
 import {
   AsyncQueue,
+  assertNever,
   type CollabEvent,
   type CollabHistoryResult,
   type CollabJoinParams,
@@ -405,7 +406,7 @@ export class CollaborationHandle {
         this.#scheduleRecovery();
         return;
       default:
-        outcome satisfies never;
+        assertNever(outcome);
     }
   }
 
