@@ -375,7 +375,8 @@ class MeshNodeImpl implements MeshNode, SessionHost {
     const agentId = session.agentId;
     if (agentId !== undefined) {
       session.log.info({ agentId, code, reason }, 'agent disconnected');
-      if (this.#agents.remove(session)) void this.#directory.offline(agentId);
+      this.#agents.remove(session);
+      this.#directory.offline(agentId);
     }
   }
 

@@ -173,6 +173,7 @@ class NatsKvWatcher implements KvWatcher {
   #iter: QueuedIterator<KvWatchEntry> | undefined;
   #sweeper: NodeJS.Timeout | undefined;
   #sweeping = false;
+  #inSnapshot = true;
   #closed = false;
 
   constructor(ctx: NatsContext, kv: KV, ttlMs: number, knownRevision: number, onClose: () => void) {
@@ -231,9 +232,12 @@ class NatsKvWatcher implements KvWatcher {
 
   #onEntry(e: KvWatchEntry): void {
     const deleted = e.operation !== 'PUT';
+    // nats.js flags the last entry of the initial snapshot as an update already, so the snapshot
+    // runs up to and including the first entry flagged as an update.
     const news =
-      e.isUpdate ||
+      !this.#inSnapshot ||
       (e.revision > this.#knownRevision && e.created.getTime() >= this.#startedAt - WATCH_CLOCK_SKEW_MS);
+    if (e.isUpdate) this.#inSnapshot = false;
     if (deleted) {
       // Deleting a key that does not exist writes a marker too; only report real deletions.
       if (this.#live.delete(e.key) && news)

@@ -4,6 +4,7 @@ import type { Bus } from '../bus/bus.js';
 import { connectNatsBus } from '../bus/nats.js';
 import { createLogger } from '../log.js';
 import { createMeshNode, type MeshNode } from '../node.js';
+import { seededRandom } from '../util/random.js';
 
 /** Options of `a2a-mesh demo`. */
 export interface DemoOptions {
@@ -89,18 +90,6 @@ const IDEAS = [
   'Cancel any recurring meeting nobody defends at the quarterly review',
 ];
 
-/** A small deterministic PRNG (mulberry32) so a seed replays the same choices. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The board as this demo shapes it. */
 function boardOf(state: Json): Board {
   return state as unknown as Board;
@@ -152,7 +141,7 @@ function describe(
 export async function runDemo(options: DemoOptions): Promise<number> {
   const out = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
   const count = Math.min(Math.max(options.agents, 1), NAMES.length);
-  const random = rng(options.seed);
+  const random = seededRandom(options.seed);
   const mesh = await startMesh(options);
   const clients: MeshClient[] = [];
   const connect = async (agentId: string, card?: ConstructorParameters<typeof MeshClient>[0]['card']) => {

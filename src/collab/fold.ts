@@ -183,20 +183,11 @@ export function memberList(state: CollabState): Member[] {
   return out;
 }
 
-/** A plain-object copy of a state, for snapshots. */
-export interface SnapshotData {
-  offset: number;
-  topic: string;
-  visibility: Visibility;
-  metadata: Record<string, Json>;
-  createdBy: string;
-  createdAt: number;
-  board: Json;
-  stateOffset: number;
+/** A plain-object copy of a state, for snapshots (maps as entry arrays). */
+export type SnapshotData = Omit<CollabState, 'members' | 'idempotency'> & {
   members: [string, MemberState][];
-  ended: boolean;
   idempotency: [string, { offset: number; at: number }][];
-}
+};
 
 export function toSnapshot(state: CollabState): SnapshotData {
   return {

@@ -29,7 +29,7 @@ import type { Session } from '../sessions/session.js';
 import { pack, unpack } from '../util/binary.js';
 import { newId } from '../util/ids.js';
 import { busError } from './busErrors.js';
-import { MemberPresence } from './memberPresence.js';
+import { TtlPresence } from './ttlPresence.js';
 
 /** Collaboration settings. */
 export interface CollaborationOptions extends ReplicaOptions {
@@ -70,7 +70,7 @@ export class CollaborationService {
     readonly bus: Bus,
     readonly snapshots: KvBucket,
     readonly meta: KvBucket,
-    readonly members: MemberPresence,
+    readonly members: TtlPresence,
     readonly options: CollaborationOptions,
     readonly log: Logger,
     readonly onEvent: (ev: FannedEvent) => void,
@@ -93,7 +93,7 @@ export class CollaborationService {
     const [snapshots, meta, presence] = await Promise.all([
       bus.kv('snapshots'),
       bus.kv('collabs'),
-      MemberPresence.create(bus, options.nodeId, options.presenceTtlMs, log),
+      TtlPresence.create(bus, 'members', options.nodeId, options.presenceTtlMs, log),
     ]);
     return new CollaborationService(bus, snapshots, meta, presence, options, log, onEvent);
   }
@@ -232,11 +232,11 @@ export class CollaborationService {
     let role: RoleName;
     try {
       // Presence first: other nodes must never see this member online without an entry.
-      await this.members.attached(id, agentId);
+      await this.members.attached(`${id}.${agentId}`);
       role = await this.#joinWrite(r, id, agentId);
     } catch (error) {
       doneJoining();
-      this.members.detached(id, agentId);
+      this.members.detached(`${id}.${agentId}`);
       throw error;
     }
     let recovered = false;
@@ -263,7 +263,7 @@ export class CollaborationService {
     ctx.afterResponse(() => {
       doneJoining();
       if (session.closed) {
-        this.members.detached(id, agentId);
+        this.members.detached(`${id}.${agentId}`);
         this.#markOffline(r, agentId, session);
         return;
       }
@@ -492,7 +492,7 @@ export class CollaborationService {
     };
     if (stillHere()) return;
     const write = this.members
-      .elsewhere(r.id, agentId)
+      .elsewhere(`${r.id}.${agentId}`)
       .then(async (nodes) => {
         // Still attached through another node (multi-device): that node reports its own disconnect.
         if (nodes.length > 0) return;
@@ -520,7 +520,7 @@ export class CollaborationService {
       const d = data as { agentId: string; reason: string };
       if (d.reason === 'leave' || d.reason === 'removed') {
         for (const s of [...r.streams()]) if (s.agentId === d.agentId) this.#detachStream(r, s);
-      } else if (this.members.hostsHere(r.id, d.agentId) && !this.#closing) {
+      } else if (this.members.here(`${r.id}.${d.agentId}`) && !this.#closing) {
         // Marked offline (e.g. our presence entry lapsed during a bus outage) while still attached here.
         this.#rejoin(r, d.agentId);
       }
@@ -531,7 +531,7 @@ export class CollaborationService {
   #rejoin(r: CollabReplica, agentId: string): void {
     r.write((state) => {
       const m = state.members.get(agentId);
-      if (!m || m.online || !this.members.hostsHere(r.id, agentId)) return { done: undefined };
+      if (!m || m.online || !this.members.here(`${r.id}.${agentId}`)) return { done: undefined };
       return { record: record('joined', agentId, { agentId, role: m.role }), result: () => undefined };
     }).catch((error: unknown) =>
       this.log.warn({ err: error, collaborationId: r.id, agentId }, 'could not restore presence'),
@@ -541,7 +541,7 @@ export class CollaborationService {
   #detachStream(r: CollabReplica, stream: MemberStream): void {
     if (!stream.closed || r.hasStream(stream)) {
       r.detach(stream);
-      this.members.detached(r.id, stream.agentId);
+      this.members.detached(`${r.id}.${stream.agentId}`);
     }
     const session = stream.sink as Session;
     if (session.collabs.get(r.id)?.stream === stream) session.collabs.delete(r.id);
@@ -554,10 +554,10 @@ export class CollaborationService {
       const r = await p.catch(() => undefined);
       if (!r || r.failed || r.state.ended) continue;
       for (const [agentId, m] of [...r.state.members]) {
-        if (!m.online || this.members.hostsHere(r.id, agentId) || r.joining.has(agentId)) continue;
+        if (!m.online || this.members.here(`${r.id}.${agentId}`) || r.joining.has(agentId)) continue;
         let nodes: string[];
         try {
-          nodes = await this.members.elsewhere(r.id, agentId);
+          nodes = await this.members.elsewhere(`${r.id}.${agentId}`);
         } catch {
           return; // bus unavailable: decide nothing now
         }
@@ -565,7 +565,7 @@ export class CollaborationService {
         await r
           .write((state) => {
             const cur = state.members.get(agentId);
-            if (!cur?.online || this.members.hostsHere(r.id, agentId) || r.joining.has(agentId))
+            if (!cur?.online || this.members.here(`${r.id}.${agentId}`) || r.joining.has(agentId))
               return { done: undefined };
             return {
               record: record('left', agentId, { agentId, reason: 'node_lost' }),

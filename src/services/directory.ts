@@ -4,6 +4,7 @@ import type { Bus, KvBucket } from '../bus/bus.js';
 import type { Dispatcher } from '../rpc/dispatcher.js';
 import { pack, unpack } from '../util/binary.js';
 import { busError } from './busErrors.js';
+import { TtlPresence } from './ttlPresence.js';
 
 interface CardRecord {
   card: AgentCard;
@@ -18,23 +19,16 @@ export interface DirectoryOptions {
 }
 
 /**
- * `agents/*`: Agent Cards registered by `mesh/hello` (bucket `cards`), and presence entries keyed
- * `<agentId>.<nodeId>` with a TTL refreshed by the agent's node (bucket `presence`).
+ * `agents/*`: Agent Cards registered by `mesh/hello` (bucket `cards`), and where each agent is
+ * connected (bucket `presence`: `<agentId>.<nodeId>` entries with a TTL refreshed by its node).
  */
 export class DirectoryService {
-  readonly #local = new Map<string, number>();
-  readonly #refresher: NodeJS.Timeout;
-
   private constructor(
     readonly nodeId: string,
     readonly cards: KvBucket,
-    readonly presence: KvBucket,
-    readonly options: DirectoryOptions,
+    readonly presence: TtlPresence,
     readonly log: Logger,
-  ) {
-    this.#refresher = setInterval(() => void this.#refresh(), Math.max(100, options.presenceTtlMs / 3));
-    this.#refresher.unref();
-  }
+  ) {}
 
   static async create(
     bus: Bus,
@@ -44,9 +38,9 @@ export class DirectoryService {
   ): Promise<DirectoryService> {
     const [cards, presence] = await Promise.all([
       bus.kv('cards'),
-      bus.kv('presence', { ttlMs: options.presenceTtlMs }),
+      TtlPresence.create(bus, 'presence', nodeId, options.presenceTtlMs, log),
     ]);
-    return new DirectoryService(nodeId, cards, presence, options, log);
+    return new DirectoryService(nodeId, cards, presence, log);
   }
 
   register(d: Dispatcher): void {
@@ -56,7 +50,6 @@ export class DirectoryService {
 
   /** An agent's session said hello on this node: store its card (if given or new) and mark it online. */
   async online(agentId: string, card: AgentCard | undefined): Promise<void> {
-    this.#local.set(agentId, (this.#local.get(agentId) ?? 0) + 1);
     try {
       if (card) {
         await this.cards.put(
@@ -67,23 +60,15 @@ export class DirectoryService {
         const fallback: AgentCard = { name: agentId, skills: [] };
         await this.cards.put(agentId, pack({ card: fallback, nodeId: this.nodeId, updatedAt: Date.now() }));
       }
-      await this.presence.put(this.#presenceKey(agentId), pack({ nodeId: this.nodeId, at: Date.now() }));
+      await this.presence.attached(agentId);
     } catch (error) {
       throw busError(error);
     }
   }
 
   /** One of the agent's sessions on this node ended; the last one takes it offline here. */
-  async offline(agentId: string): Promise<void> {
-    const n = (this.#local.get(agentId) ?? 1) - 1;
-    if (n > 0) {
-      this.#local.set(agentId, n);
-      return;
-    }
-    this.#local.delete(agentId);
-    await this.presence.delete(this.#presenceKey(agentId)).catch((error: unknown) => {
-      this.log.warn({ err: error, agentId }, 'could not clear presence');
-    });
+  offline(agentId: string): void {
+    this.presence.detached(agentId);
   }
 
   /** Agents matching every given filter: skill id or name, tag, free text over card and skills. */
@@ -94,7 +79,7 @@ export class DirectoryService {
     online?: boolean | undefined;
   }): Promise<AgentEntry[]> {
     try {
-      const [ids, present] = await Promise.all([this.cards.keys(), this.#onlineNodes()]);
+      const [ids, present] = await Promise.all([this.cards.keys(), this.presence.locate()]);
       const out: AgentEntry[] = [];
       const text = filter.text?.toLowerCase();
       for (const agentId of ids.sort()) {
@@ -130,7 +115,7 @@ export class DirectoryService {
     let nodes: string[] | undefined;
     try {
       entry = await this.cards.get(agentId);
-      nodes = (await this.#onlineNodes(agentId)).get(agentId);
+      nodes = (await this.presence.locate(agentId)).get(agentId);
     } catch (error) {
       throw busError(error);
     }
@@ -145,40 +130,7 @@ export class DirectoryService {
     return found.map((a) => a.agentId).filter((id) => id !== except);
   }
 
-  /** agentId → ids of the nodes where it is connected. */
-  async #onlineNodes(agentId?: string): Promise<Map<string, string[]>> {
-    const keys = await this.presence.keys(agentId === undefined ? '' : `${agentId}.`);
-    const out = new Map<string, string[]>();
-    for (const key of keys) {
-      const dot = key.indexOf('.');
-      if (dot < 0) continue;
-      const id = key.slice(0, dot);
-      const list = out.get(id) ?? [];
-      list.push(key.slice(dot + 1));
-      out.set(id, list);
-    }
-    return out;
-  }
-
-  #presenceKey(agentId: string): string {
-    return `${agentId}.${this.nodeId}`;
-  }
-
-  async #refresh(): Promise<void> {
-    for (const agentId of this.#local.keys()) {
-      await this.presence
-        .put(this.#presenceKey(agentId), pack({ nodeId: this.nodeId, at: Date.now() }))
-        .catch((error: unknown) => {
-          this.log.warn({ err: error, agentId }, 'presence refresh failed');
-        });
-    }
-  }
-
-  /** Stops refreshing and removes this node's presence entries. */
   async close(): Promise<void> {
-    clearInterval(this.#refresher);
-    const ids = [...this.#local.keys()];
-    this.#local.clear();
-    await Promise.all(ids.map((id) => this.presence.delete(this.#presenceKey(id)).catch(() => {})));
+    await this.presence.close();
   }
 }

@@ -172,15 +172,4 @@ export class FakeNode {
   }
 }
 
-/** Re-checks `check` until it stops throwing or `timeoutMs` passes. */
-export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  }
-}
+export { eventually } from '../helpers/node.js';

@@ -1,18 +1,9 @@
 import { type CollaborationHandle, MeshClient, RpcError } from '@a2a-mesh/client';
 import type { Json } from '@a2a-mesh/protocol';
+import { seededRandom } from '../../src/util/random.js';
 import { createTcpProxy, type TcpProxy } from './tcpProxy.js';
 
-/** A small seeded PRNG (mulberry32): a seed replays the same run. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom };
 
 /** The seed for a run: `INVARIANT_SEED` when set, else random. */
 export function pickSeed(): number {

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { onTestFinished } from 'vitest';
+import { onTestFailed, onTestFinished } from 'vitest';
 
 const BIN = fileURLToPath(new URL('../../bin/a2a-mesh.js', import.meta.url));
 
@@ -66,6 +66,13 @@ export async function startNodeProcess(
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     return exited;
   };
+  onTestFailed(() => {
+    const tail = out
+      .split('\n')
+      .filter((l) => /"level":(4|5)0/.test(l))
+      .slice(-15);
+    console.error(`--- node ${nodeId} warnings/errors (last ${tail.length}) ---\n${tail.join('\n')}`);
+  });
   onTestFinished(() => kill('SIGKILL').then(() => undefined));
   return { nodeId, url, pid: child.pid!, exited, kill, output: () => out };
 }

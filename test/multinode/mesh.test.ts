@@ -20,10 +20,14 @@ async function client(
   return c;
 }
 
-function record(handle: CollaborationHandle): CollabEvent[] {
-  const seen: CollabEvent[] = [];
+/** Records a handle's events; a resync (the node could not replay exactly) is recorded as an error. */
+function record(handle: CollaborationHandle): CollabEvent[] & { resyncs: number } {
+  const seen = Object.assign([] as CollabEvent[], { resyncs: 0 });
   void (async () => {
-    for await (const item of handle.events()) if (item.type !== 'resync') seen.push(item);
+    for await (const item of handle.events()) {
+      if (item.type === 'resync') seen.resyncs++;
+      else seen.push(item);
+    }
   })();
   return seen;
 }
@@ -213,6 +217,8 @@ describe('multi-node mesh over NATS JetStream', () => {
     await drained;
     await hm.waitForOffset(hs.offset, { timeoutMs: 10_000 });
     expect(mover.nodeId).toBe('d2');
+    await eventually(() => expect(seen.at(-1)?.offset).toBe(hs.offset));
+    expect(seen.resyncs).toBe(0);
     expect(contiguous(seen)).toBe(true);
     const contents = seen
       .filter((e) => e.type === 'shared')
