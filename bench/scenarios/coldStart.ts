@@ -1,0 +1,103 @@
+/**
+ * Scenario 6: cold start of an embedded node. A fresh process per sample imports and starts either
+ * an embedded mesh node or, as the baseline, a bare `ws` server, and reports how long until it
+ * listens; then its RSS after two GCs once idle. Samples alternate baseline and mesh.
+ */
+import { row, type Scenario, type ScenarioContext, type ScenarioOutcome } from '../lib/types.js';
+import type { ColdStartCommands } from '../procs/commands.js';
+import { checkBudget, medianOf } from './common.js';
+
+interface Sample {
+  importMs: number;
+  startMs: number;
+  totalMs: number;
+  /** Harness: spawn of the process until the start command answered (Node + tsx boot included). */
+  spawnToListeningMs: number;
+  firstLineMs: number;
+  idleRssMb: number;
+  idleHeapMb: number;
+}
+
+export const coldStartScenario: Scenario = {
+  id: 6,
+  name: 'coldstart',
+  title: 'Cold start of an embedded node to listening, and its idle RSS',
+  budgetMs: 60_000,
+  async run(ctx: ScenarioContext): Promise<ScenarioOutcome> {
+    const samples = ctx.quick ? 1 : 5;
+    const idleMs = ctx.quick ? 200 : 1000;
+    const mesh: Sample[] = [];
+    const base: Sample[] = [];
+    for (let i = 0; i < samples; i++) {
+      for (const mode of ['ws', 'mesh'] as const) {
+        checkBudget(ctx);
+        const t0 = performance.now();
+        const w = await ctx.workers.start<ColdStartCommands>({
+          role: mode === 'mesh' ? `embedded mesh node #${i + 1}` : `bare ws server #${i + 1}`,
+          script: 'coldStart.ts',
+          exposeGc: true,
+        });
+        const r = await w.call('start', { mode });
+        const spawnToListeningMs = performance.now() - t0;
+        await new Promise((res) => setTimeout(res, idleMs));
+        const u = await w.usageAfterGc();
+        await ctx.workers.stop(w);
+        const s: Sample = {
+          importMs: r.importMs,
+          startMs: r.startMs,
+          totalMs: r.totalMs,
+          spawnToListeningMs,
+          firstLineMs: r.firstLineMs,
+          idleRssMb: u.rss / 2 ** 20,
+          idleHeapMb: u.heapUsed / 2 ** 20,
+        };
+        (mode === 'mesh' ? mesh : base).push(s);
+        ctx.progress(
+          `${mode === 'mesh' ? 'mesh' : 'baseline'} ${i + 1}/${samples}: import ${s.importMs.toFixed(0)} ms + start ${s.startMs.toFixed(1)} ms; ` +
+            `spawn → listening ${s.spawnToListeningMs.toFixed(0)} ms; idle RSS ${s.idleRssMb.toFixed(1)} MB (heap ${s.idleHeapMb.toFixed(1)} MB)`,
+        );
+      }
+    }
+    const label = 'bare ws server';
+    const rows = [
+      row({
+        figure: 'import + createMeshNode() → listening',
+        unit: 'ms',
+        baseline: medianOf(base, (s) => s.totalMs),
+        baselineLabel: label,
+        mesh: medianOf(mesh, (s) => s.totalMs),
+        target: { type: 'meshAtMost', value: 250 },
+      }),
+      row({
+        figure: 'createMeshNode() → listening (modules loaded)',
+        unit: 'ms',
+        baseline: medianOf(base, (s) => s.startMs),
+        baselineLabel: label,
+        mesh: medianOf(mesh, (s) => s.startMs),
+        target: null,
+      }),
+      row({
+        figure: 'process spawn → listening (node + tsx boot)',
+        unit: 'ms',
+        baseline: medianOf(base, (s) => s.spawnToListeningMs),
+        baselineLabel: label,
+        mesh: medianOf(mesh, (s) => s.spawnToListeningMs),
+        target: null,
+      }),
+      row({
+        figure: 'idle RSS after start',
+        unit: 'MB',
+        baseline: medianOf(base, (s) => s.idleRssMb),
+        baselineLabel: label,
+        mesh: medianOf(mesh, (s) => s.idleRssMb),
+        target: { type: 'meshAtMost', value: 60 },
+      }),
+    ];
+    const notes = [
+      'each sample is a fresh `node --expose-gc --import tsx` process; the timer starts before the dynamic import of the node (or of ws + node:http)',
+      `idle RSS: ${idleMs} ms after listening, after two forced GCs; both sides run under tsx, whose loader is part of both figures`,
+      `Node + tsx boot before the script's first line: median ${medianOf([...mesh, ...base], (s) => s.firstLineMs).toFixed(0)} ms`,
+    ];
+    return { rows, notes, trials: { mesh, baseline: base } };
+  },
+};

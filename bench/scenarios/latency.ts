@@ -1,0 +1,138 @@
+/**
+ * Scenario 2: cross-node latency. Two nodes on one NATS server, collaborations of agents split across
+ * both nodes, shares sent open-loop at a fixed rate; each member measures share → event latency.
+ * Baseline: raw NATS request/reply round trips between two other processes on the same server.
+ */
+import { row, type Scenario, type ScenarioContext, type ScenarioOutcome } from '../lib/types.js';
+import type {
+  LatencyRunResult,
+  LoadGenCommands,
+  MeshNodeCommands,
+  NatsPeerCommands,
+} from '../procs/commands.js';
+import { checkBudget, cpuDuring, cpuText, medianOf, natsUnavailable, startNats, token } from './common.js';
+
+type Baseline = { p50: number; p99: number; max: number; n: number };
+
+export const latencyScenario: Scenario = {
+  id: 2,
+  name: 'latency',
+  title: 'Cross-node latency: two nodes on NATS, share → deliver, vs raw NATS request/reply',
+  budgetMs: 120_000,
+  unavailable: natsUnavailable,
+  async run(ctx: ScenarioContext): Promise<ScenarioOutcome> {
+    const q = ctx.quick;
+    const collabs = q ? 5 : 100;
+    const perCollab = q ? 4 : 10;
+    const ratePerSec = q ? 100 : 500;
+    const warmupMs = q ? 300 : 500;
+    const durationMs = q ? 700 : 3000;
+    const trialsEach = q ? 1 : 3;
+    const nats = await startNats(ctx);
+    const prefix = `bench${token()}`;
+    const prof = ctx.profileDir ? { cpuProfDir: ctx.profileDir } : {};
+    const nodes = await Promise.all(
+      ['A', 'B'].map((n) =>
+        ctx.workers.start<MeshNodeCommands>({
+          role: `mesh node ${n} (NATS bus)`,
+          script: 'meshNode.ts',
+          ...prof,
+        }),
+      ),
+    );
+    const urls: string[] = [];
+    for (const [i, n] of nodes.entries()) {
+      const r = await n.call('start', {
+        bus: 'nats',
+        servers: nats.url,
+        prefix,
+        nodeId: `bench-${'AB'[i]}-${token()}`,
+      });
+      urls.push(r.url);
+    }
+    const responder = await ctx.workers.start<NatsPeerCommands>({
+      role: 'NATS responder',
+      script: 'natsPeer.ts',
+    });
+    const requester = await ctx.workers.start<NatsPeerCommands>({
+      role: 'NATS requester',
+      script: 'natsPeer.ts',
+    });
+    const load = await ctx.workers.start<LoadGenCommands>({ role: 'load generator', script: 'loadGen.ts' });
+    const subject = `bench.echo.${token()}`;
+    await responder.call('respond', { servers: nats.url, subject });
+
+    ctx.progress(
+      `connecting ${collabs * perCollab} agents (half on each node) into ${collabs} collaborations`,
+    );
+    const setup = await load.call(
+      'latencySetup',
+      { urls, collabs, perCollab, prefix: `lat-${token()}` },
+      90_000,
+    );
+    ctx.progress(`set up in ${Math.round(setup.setupMs)} ms`);
+
+    const mesh: (LatencyRunResult & { cpu: Record<string, number> })[] = [];
+    const base: Baseline[] = [];
+    for (let i = 0; i < trialsEach; i++) {
+      checkBudget(ctx);
+      const b = await requester.call('requestLoop', {
+        servers: nats.url,
+        subject,
+        payloadBytes: 200,
+        maxCount: q ? 300 : 3000,
+        durationMs: q ? 500 : 1500,
+      });
+      base.push(b);
+      ctx.progress(
+        `baseline ${i + 1}/${trialsEach}: NATS request/reply p50 ${b.p50.toFixed(3)} ms, p99 ${b.p99.toFixed(3)} ms over ${b.n}`,
+      );
+      checkBudget(ctx);
+      const run = load.call('latencyRun', { ratePerSec, warmupMs, durationMs }, 60_000);
+      const cpu = await cpuDuring([...nodes, load], warmupMs, durationMs);
+      const m = { ...(await run), cpu };
+      mesh.push(m);
+      ctx.progress(
+        `mesh ${i + 1}/${trialsEach}: cross-node p50 ${m.crossNode.p50.toFixed(2)} ms, p99 ${m.crossNode.p99.toFixed(2)} ms, ` +
+          `max ${m.crossNode.max.toFixed(1)} ms (${m.crossNode.n} deliveries; ${m.received}/${m.expected} received, ` +
+          `${m.errors} errors, ${Math.round(m.rate)} shares/s; cpu ${cpuText(cpu)})`,
+      );
+    }
+    const lost = mesh.reduce((n, m) => n + Math.max(0, m.expected - m.received), 0);
+    const notes = [
+      `${collabs} collaborations × ${perCollab} agents (alternately on node A and B), ${ratePerSec} shares/s open-loop, ` +
+        `${durationMs} ms measured after ${warmupMs} ms warm-up; deliveries lost: ${lost}`,
+      `same-node deliveries (including the writer's own): p50 ${medianOf(mesh, (m) => m.sameNode.p50).toFixed(2)} ms, ` +
+        `p99 ${medianOf(mesh, (m) => m.sameNode.p99).toFixed(2)} ms`,
+      'agents are raw JSON-RPC WebSocket clients in one load-generator process (one clock for send and receive); ' +
+        'the baseline is a sequential request/reply of 200 B between two other processes through the same nats-server',
+    ];
+    const rows = [
+      row({
+        figure: 'share → deliver, cross-node p50',
+        unit: 'ms',
+        baseline: medianOf(base, (b) => b.p50),
+        baselineLabel: 'NATS req/reply p50',
+        mesh: medianOf(mesh, (m) => m.crossNode.p50),
+        target: { type: 'meshAtMost', value: 2 },
+      }),
+      row({
+        figure: 'share → deliver, cross-node p99',
+        unit: 'ms',
+        baseline: medianOf(base, (b) => b.p99),
+        baselineLabel: 'NATS req/reply p99',
+        mesh: medianOf(mesh, (m) => m.crossNode.p99),
+        target: { type: 'meshAtMost', value: 10 },
+      }),
+      row({
+        figure: 'share → deliver, cross-node max',
+        unit: 'ms',
+        baseline: medianOf(base, (b) => b.max),
+        baselineLabel: 'NATS req/reply max',
+        mesh: medianOf(mesh, (m) => m.crossNode.max),
+        target: null,
+      }),
+    ];
+    return { rows, notes, trials: { mesh, baseline: base, setup } };
+  },
+};
