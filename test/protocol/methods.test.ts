@@ -196,6 +196,60 @@ const cases: Record<MethodName, { valid: unknown[]; invalid: unknown[] }> = {
     invalid: [{ online: 'yes' }, { text: 't'.repeat(257) }, { skill: 5 }],
   },
   'agents/get': { valid: [{ agentId: 'writer' }], invalid: [{}, { agentId: 'wri ter' }] },
+  SendMessage: {
+    valid: [{ agentId: 'w', message: { messageId: 'm', role: 'ROLE_USER', parts: [{ text: 'q' }] } }],
+    invalid: [{ agentId: 'w', message: msg }, { message: { messageId: 'm', role: 'ROLE_USER', parts: [] } }],
+  },
+  SendStreamingMessage: {
+    valid: [
+      {
+        agentId: 'w',
+        message: { messageId: 'm', role: 'ROLE_USER', parts: [{ text: 'q' }] },
+        configuration: { returnImmediately: true, historyLength: 0 },
+      },
+    ],
+    invalid: [{ agentId: 'w' }],
+  },
+  GetTask: {
+    valid: [{ id: 't' }, { id: 't', historyLength: 2 }],
+    invalid: [{}, { id: 't', historyLength: -1 }],
+  },
+  ListTasks: {
+    valid: [{ agentId: 'w' }, { agentId: 'w', pageSize: 100, status: 'TASK_STATE_WORKING' }],
+    invalid: [
+      { agentId: 'w', pageSize: 0 },
+      { agentId: 'w', pageSize: 101 },
+      { agentId: 'w', status: 'done' },
+    ],
+  },
+  CancelTask: { valid: [{ id: 't' }], invalid: [{}] },
+  SubscribeToTask: {
+    valid: [{ id: 't' }, { id: 't', lastSequence: 3 }],
+    invalid: [{ id: 't', lastSequence: -1 }],
+  },
+  CreateTaskPushNotificationConfig: {
+    valid: [
+      {
+        taskId: 't',
+        url: 'https://example.com/hook',
+        authentication: { scheme: 'Bearer', credentials: 'x' },
+      },
+    ],
+    invalid: [{ taskId: 't', url: 'ftp://example.com' }, { url: 'https://example.com/hook' }],
+  },
+  GetTaskPushNotificationConfig: { valid: [{ taskId: 't', id: 'c' }], invalid: [{ taskId: 't' }] },
+  ListTaskPushNotificationConfigs: { valid: [{ taskId: 't' }], invalid: [{}] },
+  DeleteTaskPushNotificationConfig: { valid: [{ taskId: 't', id: 'c' }], invalid: [{ id: 'c' }] },
+  GetExtendedAgentCard: { valid: [{ agentId: 'w' }], invalid: [{}] },
+  'task/publish': {
+    valid: [{ taskId: 't', event: { statusUpdate: { status: { state: 'TASK_STATE_WORKING' } } } }],
+    invalid: [
+      { taskId: 't', event: { statusUpdate: { status: { state: 'working' } } } },
+      { taskId: 't', event: {} },
+    ],
+  },
+  'task/done': { valid: [{ taskId: 't' }, { taskId: 't', error: 'boom' }], invalid: [{}] },
+  'task/unsubscribe': { valid: [{ subscriptionId: 's' }], invalid: [{}] },
 };
 
 describe('Methods params schemas', () => {
@@ -241,10 +295,11 @@ describe('Methods params schemas', () => {
 
   it('version and node-side schemas', () => {
     expect(PROTOCOL_VERSION).toBe('1');
-    expect(Object.keys(AgentMethods)).toEqual(['conversation/message']);
+    expect(Object.keys(AgentMethods)).toEqual(['conversation/message', 'task/execute', 'task/cancel']);
     expect(Object.keys(Notifications).sort()).toEqual([
       'collaboration/event',
       'conversation/ended',
+      'task/event',
       'topics/message',
     ]);
     const deliver = AgentMethods['conversation/message'];

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AgentCardSchema, MessageInputSchema, MessageSchema } from './a2a.js';
+import { A2AMeshMethods, TaskAgentMethods, TaskEventSchema, TaskNodeRequests } from './a2aTasks.js';
 import { IdSchema, JsonSchema, MetadataSchema, TopicPatternSchema, TopicSchema } from './common.js';
 
 /** Protocol version spoken by this package; returned by `mesh/hello`. */
@@ -330,6 +331,8 @@ export const Methods = {
   'topics/publish': { params: TopicPublishParamsSchema, result: EmptyResultSchema },
   'agents/discover': { params: DiscoverParamsSchema, result: DiscoverResultSchema },
   'agents/get': { params: AgentGetParamsSchema, result: AgentEntrySchema },
+  ...A2AMeshMethods,
+  ...TaskAgentMethods,
 } as const;
 export type MethodName = keyof typeof Methods;
 /** Params a caller passes to `method` (zod input type: defaults may be omitted). */
@@ -340,6 +343,7 @@ export type MethodResult<M extends MethodName> = z.infer<(typeof Methods)[M]['re
 /** Node-to-agent requests. */
 export const AgentMethods = {
   'conversation/message': { params: ConvDeliverParamsSchema, result: ConvDeliverResultSchema },
+  ...TaskNodeRequests,
 } as const;
 export type AgentMethodName = keyof typeof AgentMethods;
 
@@ -348,5 +352,6 @@ export const Notifications = {
   'collaboration/event': CollabEventSchema,
   'topics/message': TopicMessageSchema,
   'conversation/ended': ConvEndedParamsSchema,
+  'task/event': TaskEventSchema,
 } as const;
 export type NotificationName = keyof typeof Notifications;
