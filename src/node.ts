@@ -1,5 +1,5 @@
-import { createServer, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { readFile } from 'node:fs/promises';
+import { createServer, type ServerResponse } from 'node:http';
 import {
   type AgentCard,
   CloseCode,
@@ -26,7 +26,9 @@ import { DirectoryService } from './services/directory.js';
 import { TopicService } from './services/topics.js';
 import { AgentRegistry } from './sessions/agentRegistry.js';
 import { Session, type SessionHost } from './sessions/session.js';
+import { Http2Transport } from './transport/http2.js';
 import { HttpRouter, sendJson } from './transport/httpRouter.js';
+import { listenMesh, type MeshListener } from './transport/listener.js';
 import { createMemoryPair } from './transport/memory.js';
 import { WebSocketTransport } from './transport/websocket.js';
 import { newId } from './util/ids.js';
@@ -63,6 +65,18 @@ export interface MeshNodeOptions {
   presenceTtlMs?: number;
   /** How long `drain()` waits for agents to go before closing them (default 5000). */
   drainTimeoutMs?: number;
+  /** Serve TLS (ALPN `h2` + `http/1.1`, WebSocket over HTTP/1.1) instead of cleartext HTTP/1.1 + h2c. */
+  tls?: MeshNodeTls;
+}
+
+/** PEM files for a node's TLS port. */
+export interface MeshNodeTls {
+  /** Certificate chain (PEM). */
+  certFile: string;
+  /** Private key (PEM). */
+  keyFile: string;
+  /** CA certificates (PEM) to trust for client certificates. */
+  caFile?: string;
 }
 
 /** Counts for health and metrics. */
@@ -79,8 +93,10 @@ export interface MeshNodeStats {
 /** A running mesh node. */
 export interface MeshNode extends AsyncDisposable {
   readonly nodeId: string;
-  /** `ws://host:port/mesh` (empty when not listening). */
+  /** `ws://host:port/mesh` (`wss://` with TLS; empty when not listening). */
   readonly url: string;
+  /** `http://host:port` (`https://` with TLS; empty when not listening): base of `/mesh/rpc` and `/mesh/stream`. */
+  readonly httpUrl: string;
   /** The TCP port (0 when not listening). */
   readonly port: number;
   readonly bus: Bus;
@@ -108,11 +124,13 @@ class MeshNodeImpl implements MeshNode, SessionHost {
   readonly bus: Bus;
   readonly logger: Logger;
   readonly #ownsBus: boolean;
-  readonly #opts: Required<Omit<MeshNodeOptions, 'bus' | 'logger' | 'nodeId'>>;
+  readonly #opts: Required<Omit<MeshNodeOptions, 'bus' | 'logger' | 'nodeId' | 'tls'>>;
+  readonly #tls: MeshNodeTls | undefined;
   readonly #dispatcher = new Dispatcher();
   readonly #sessions = new Map<string, Session>();
-  #server: Server | undefined;
   #ws: WebSocketTransport | undefined;
+  #http2: Http2Transport | undefined;
+  #listener: MeshListener | undefined;
   #agents!: AgentRegistry;
   #collab!: CollaborationService;
   #directory!: DirectoryService;
@@ -150,13 +168,20 @@ class MeshNodeImpl implements MeshNode, SessionHost {
       presenceTtlMs: options.presenceTtlMs ?? 15_000,
       drainTimeoutMs: options.drainTimeoutMs ?? 5000,
     };
+    this.#tls = options.tls;
     this.#closedResult = new Promise((resolve) => {
       this.#resolveClosed = resolve;
     });
   }
 
   get url(): string {
-    return this.#port ? `ws://${hostForUrl(this.#opts.host)}:${this.#port}/mesh` : '';
+    return this.#port
+      ? `${this.#tls ? 'wss' : 'ws'}://${hostForUrl(this.#opts.host)}:${this.#port}/mesh`
+      : '';
+  }
+
+  get httpUrl(): string {
+    return this.#port ? `${this.#tls ? 'https' : 'http'}://${hostForUrl(this.#opts.host)}:${this.#port}` : '';
   }
 
   get port(): number {
@@ -218,7 +243,6 @@ class MeshNodeImpl implements MeshNode, SessionHost {
     if (!this.#opts.listen) return;
     const router = this.#routes();
     const server = createServer((req, res) => router.handle(req, res));
-    this.#server = server;
     this.#ws = new WebSocketTransport(server, {
       path: '/mesh',
       maxMessageBytes: this.#opts.maxMessageBytes,
@@ -231,14 +255,34 @@ class MeshNodeImpl implements MeshNode, SessionHost {
       },
       onConnection: (conn, info) => this.#accept(conn, info.remoteAddress, 'websocket'),
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.#opts.port, this.#opts.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
+    this.#http2 = new Http2Transport({
+      maxMessageBytes: this.#opts.maxMessageBytes,
+      maxQueueBytes: this.#opts.maxQueueBytes,
+      heartbeatMs: this.#opts.heartbeatMs,
+      closeTimeoutMs: 2000,
+      logger: log,
+      onSlowConsumer: () => {
+        this.#slowConsumerCloses++;
+      },
+      onConnection: (conn, info) => this.#accept(conn, info.remoteAddress, 'http2'),
     });
-    this.#port = (server.address() as AddressInfo).port;
+    this.#http2.register(router);
+    const tls = this.#tls;
+    this.#listener = await listenMesh({
+      host: this.#opts.host,
+      port: this.#opts.port,
+      http1: server,
+      onHttp2Request: (req, res) => router.handle(req, res),
+      logger: log,
+      ...(tls && {
+        tls: {
+          cert: await readFile(tls.certFile),
+          key: await readFile(tls.keyFile),
+          ...(tls.caFile === undefined ? {} : { ca: await readFile(tls.caFile) }),
+        },
+      }),
+    });
+    this.#port = this.#listener.port;
     log.info({ url: this.url, bus: this.bus.kind }, 'mesh node listening');
   }
 
@@ -282,7 +326,11 @@ class MeshNodeImpl implements MeshNode, SessionHost {
     return router;
   }
 
-  #accept(conn: FrameConnection, remoteAddress: string, transport: 'websocket' | 'memory'): Session {
+  #accept(
+    conn: FrameConnection,
+    remoteAddress: string,
+    transport: 'websocket' | 'memory' | 'http2',
+  ): Session {
     if (this.#draining || this.#closing) {
       conn.close(CloseCode.NodeDraining, 'node draining');
     }
@@ -415,9 +463,7 @@ class MeshNodeImpl implements MeshNode, SessionHost {
   async #shutdown(graceful: boolean): Promise<void> {
     let failure: Error | undefined;
     try {
-      const stopListening = this.#server
-        ? new Promise<void>((r) => this.#server!.close(() => r()))
-        : Promise.resolve();
+      const stopListening = this.#listener ? this.#listener.close() : Promise.resolve();
       if (!graceful) this.#collab.beginShutdown();
       const code = graceful ? CloseCode.NodeDraining : CloseCode.GoingAway;
       for (const s of [...this.#sessions.values()])
@@ -427,7 +473,8 @@ class MeshNodeImpl implements MeshNode, SessionHost {
       }
       await this.#collab.close();
       this.#ws?.close();
-      this.#server?.closeAllConnections();
+      this.#http2?.close();
+      this.#listener?.closeAllConnections();
       await stopListening;
       await this.#topics.close();
       await this.#directory.close();
