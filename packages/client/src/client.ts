@@ -38,14 +38,22 @@ import { type WebSocketConstructor, webSocketConnector } from './webSocket.js';
 /** An Agent Card as `mesh/hello` accepts it (skills may be omitted). */
 export type AgentCardInput = NonNullable<HelloParams['card']>;
 
+/** Turns a node URL into a Connector: how `MeshClient` reaches `url`/`urls` (see `transport`). */
+export type MeshTransport = (url: string) => Connector;
+
 /** Options of `MeshClient`. Give exactly one of `url`, `urls`, `connector`. */
 export interface MeshClientOptions {
-  /** A node's WebSocket endpoint, e.g. `ws://127.0.0.1:7420/mesh`. */
+  /** A node's WebSocket endpoint, e.g. `ws://127.0.0.1:7420/mesh` (or a URL for `transport`). */
   url?: string;
   /** Several nodes' endpoints: the first is used first, reconnects rotate through them. */
   urls?: readonly string[];
   /** Opens connections some other way (e.g. a node's in-memory `connector()`). */
   connector?: Connector;
+  /**
+   * How to reach `url`/`urls` (default: WebSocket). In Node, `http2Transport()` from
+   * `@a2a-mesh/client/node` holds the session over HTTP/2 (`http://host:port`).
+   */
+  transport?: MeshTransport;
   /** The agent id to register (default: the node assigns one, kept across reconnects). */
   agentId?: string;
   /** The agent's card, published in the mesh directory. */
@@ -92,6 +100,8 @@ function connectorsFor(options: MeshClientOptions): Connector[] {
   if (options.connector) return [options.connector];
   const urls = options.urls ?? [options.url as string];
   if (urls.length === 0) throw new MeshError('bad_config', 'urls is empty');
+  const transport = options.transport;
+  if (transport) return urls.map((url) => transport(url));
   const codec = options.codec === 'msgpack' ? msgpackCodec : jsonCodec;
   const WebSocket = options.WebSocket;
   return urls.map((url) => webSocketConnector({ url, codec, ...(WebSocket ? { WebSocket } : {}) }));

@@ -22,6 +22,7 @@ export type { ReconnectOptions } from './backoff.js';
 export type {
   AgentCardInput,
   MeshClientOptions,
+  MeshTransport,
   StartConversationParams,
   SubscribeOptions,
 } from './client.js';
