@@ -22,8 +22,12 @@ import {
 } from './bus.js';
 import { ApiCode, isWrongLastSequence, type NatsContext, sleep, toBusError } from './natsContext.js';
 
-/** Header carrying an entry's offset in its log. */
+/** Header carrying an entry's offset in its log (0 on a deletion marker). */
 export const OFFSET_HEADER = 'Mesh-Offset';
+/** Header with a random id per `append` call, to recognise our own message behind a duplicate ack. */
+const APPEND_HEADER = 'Mesh-Append';
+/** Header marking a deletion marker: the log was deleted here and starts again from offset 1. */
+const DELETED_HEADER = 'Mesh-Deleted';
 /** Log names have 1 to this many dot-separated tokens; the stream lists one subject per depth. */
 export const MAX_LOG_TOKENS = 4;
 /** First tokens a log name may not use: they would collide with the topic and agent subjects. */
@@ -58,8 +62,10 @@ export function logStreamSubjects(prefix: string): string[] {
   return Array.from({ length: MAX_LOG_TOKENS }, (_, i) => `${prefix}.${'*.'.repeat(i + 1)}log`);
 }
 
+/** The offset a stored message carries: 1, 2, ... for entries, 0 for a deletion marker. */
 function offsetOf(msg: StoredMsg | { headers?: MsgHdrs | undefined }, log: string, seq: number): number {
   const h = 'header' in msg ? msg.header : msg.headers;
+  if (h?.get(DELETED_HEADER)) return 0;
   const offset = Number(h?.get(OFFSET_HEADER));
   if (!Number.isSafeInteger(offset) || offset < 1) {
     throw new MeshError(
@@ -76,8 +82,11 @@ function abortIfNeeded(signal: AbortSignal | undefined): void {
 
 /**
  * Append-only logs on one JetStream stream: log `a.b` is subject `<prefix>.a.b.log`, and every
- * message carries its offset in the `Mesh-Offset` header. Appends are compare-and-set on the subject's
- * last stream sequence (`Nats-Expected-Last-Subject-Sequence`), so offsets are contiguous across nodes.
+ * message carries its offset in the `Mesh-Offset` header. An append of offset k after the entry at
+ * stream sequence s is published with `Nats-Expected-Last-Subject-Sequence: s` (rejects writers with a
+ * stale view) and `Nats-Msg-Id: <log>:<k>:<s>` (the stream stores one message per id, which settles
+ * writers racing from the same view; on a replicated stream the expected-sequence check alone does
+ * not, see docs/nats-layout.md). Offsets are contiguous across nodes.
  */
 export class NatsLogs {
   readonly #ctx: NatsContext;
@@ -131,14 +140,23 @@ export class NatsLogs {
     const have = info.config;
     const sameSubjects =
       have.subjects?.length === subjects.length && subjects.every((s) => have.subjects.includes(s));
-    if (!sameSubjects || have.num_replicas !== replicas || !have.allow_direct) {
+    // Replicas only ever go up here: one node started without its replica flag must not shrink
+    // the stream every other node relies on.
+    const numReplicas = Math.max(have.num_replicas, replicas);
+    if (replicas < have.num_replicas) {
+      this.#ctx.logger.warn(
+        { stream: this.#stream, replicas: have.num_replicas, configured: replicas },
+        'log stream has more replicas than configured; keeping them',
+      );
+    }
+    if (!sameSubjects || have.num_replicas !== numReplicas || !have.allow_direct) {
       info = await jsm.streams.update(this.#stream, {
         ...have,
         subjects,
-        num_replicas: replicas,
+        num_replicas: numReplicas,
         allow_direct: true,
       });
-      this.#ctx.logger.info({ stream: this.#stream, subjects, replicas }, 'updated log stream');
+      this.#ctx.logger.info({ stream: this.#stream, subjects, replicas: numReplicas }, 'updated log stream');
     }
     const epoch = BigInt(info.created.replace(/\D/g, '') || '0').toString(36);
     if (this.#epoch && epoch !== this.#epoch) {
@@ -209,6 +227,15 @@ export class NatsLogs {
     return this.#ctx.link.run(() => this.#ctx.jsm.streams.getMessage(this.#stream, query as MsgRequest));
   }
 
+  /** The message at `seq`, waiting briefly for a leader that has just taken over to catch up. */
+  async #getVisible(seq: number): Promise<StoredMsg | null> {
+    for (let attempt = 0; ; attempt++) {
+      const m = await this.#get({ seq });
+      if (m || attempt >= 10) return m;
+      await sleep(50);
+    }
+  }
+
   /** Loads the last entry of `log` into `state`. */
   async #refresh(log: string, subject: string, state: LogState): Promise<void> {
     const last = await this.#get({ last_by_subj: subject });
@@ -249,9 +276,9 @@ export class NatsLogs {
   ): Promise<number> {
     const { js, link } = this.#ctx;
     const deadline = Date.now() + (options.timeoutMs ?? this.#ctx.requestTimeoutMs);
-    // One id for every attempt of this call: if an attempt whose answer was lost did get stored,
-    // the stream's duplicate window turns the retry into an acknowledgement of that message.
-    const msgId = nuid.next();
+    // Marks our message, so that a duplicate ack pointing at it (an earlier attempt whose answer was
+    // lost) is told apart from one pointing at another writer's entry.
+    const nonce = nuid.next();
     let fresh = false;
     if (!state.known) {
       await this.#refresh(log, subject, state);
@@ -271,25 +298,32 @@ export class NatsLogs {
       const offset = state.offset + 1;
       const h = headers();
       h.set(OFFSET_HEADER, String(offset));
+      h.set(APPEND_HEADER, nonce);
       const remainingMs = deadline - Date.now();
       if (remainingMs <= 0) throw new BusUnavailableError(`log ${log}: append did not complete in time`);
       try {
         const ack = await link.run(() =>
           js.publish(subject, data, {
-            msgID: msgId,
+            // One id per (offset, predecessor): a second message for the same slot is a duplicate.
+            msgID: `${log}:${offset}:${state.seq}`,
             headers: h,
             expect: { lastSubjectSequence: state.seq },
             timeout: remainingMs,
           }),
         );
-        let stored = offset;
         if (ack.duplicate) {
-          const m = await this.#get({ seq: ack.seq });
-          if (!m) throw new MeshError('protocol', `log ${log}: acknowledged message ${ack.seq} is gone`);
-          stored = offsetOf(m, log, ack.seq);
+          const m = await this.#getVisible(ack.seq);
+          if (m?.header.get(APPEND_HEADER) !== nonce) {
+            // Another writer took this offset from the same view: take the next one.
+            if (++conflicts > MAX_CONFLICTS)
+              throw new BusUnavailableError(`log ${log}: too much write contention`);
+            await this.#refresh(log, subject, state);
+            fresh = true;
+            continue;
+          }
         }
-        this.#advance(state, ack.seq, stored);
-        return stored;
+        this.#advance(state, ack.seq, offset);
+        return offset;
       } catch (err) {
         if (isWrongLastSequence(err)) {
           // Another writer got there first: learn where the log is now and try the next offset.
@@ -316,16 +350,22 @@ export class NatsLogs {
 
   async info(log: string): Promise<LogInfo> {
     const subject = this.subject(log);
-    const [first, last] = await Promise.all([
+    const [head, last] = await Promise.all([
       this.#get({ next_by_subj: subject, seq: 1 }),
       this.#get({ last_by_subj: subject }),
     ]);
-    if (!first || !last) return { epoch: this.#epoch, firstOffset: 1, lastOffset: 0 };
-    const lastOffset = offsetOf(last, log, last.seq);
-    const firstOffset = offsetOf(first, log, first.seq);
+    const lastOffset = last ? offsetOf(last, log, last.seq) : 0;
+    if (!last || !head || lastOffset === 0)
+      return { epoch: this.#epoch, firstOffset: lastOffset + 1, lastOffset };
+    // A deletion marker may come first; the log starts after it.
+    let first: StoredMsg | null = head;
+    while (first && offsetOf(first, log, first.seq) === 0) {
+      first = await this.#get({ next_by_subj: subject, seq: first.seq + 1 });
+    }
+    const firstOffset = first ? offsetOf(first, log, first.seq) : lastOffset + 1;
     const state = this.#state(log);
     this.#advance(state, last.seq, lastOffset);
-    this.#remember(state, firstOffset, first.seq);
+    if (first) this.#remember(state, firstOffset, first.seq);
     return { epoch: this.#epoch, firstOffset, lastOffset };
   }
 
@@ -396,11 +436,14 @@ export class NatsLogs {
     while (out.length < wanted) {
       const m = await this.#get({ next_by_subj: subject, seq: seq + 1 });
       if (!m) break;
+      seq = m.seq;
       const offset = offsetOf(m, log, m.seq);
-      if (offset !== fromOffset + out.length) break;
+      const next = fromOffset + out.length;
+      // Below: a duplicate, skipped. Zero: the log was deleted here. Above: cannot happen.
+      if (offset < next && offset > 0) continue;
+      if (offset !== next) break;
       this.#remember(state, offset, m.seq);
       out.push({ offset, data: m.data });
-      seq = m.seq;
     }
     return out;
   }
@@ -410,12 +453,10 @@ export class NatsLogs {
     for (let attempt = 0; attempt < 3; attempt++) {
       const m = await this.#locate(log, subject, fromOffset);
       if (m) return m.seq;
+      // Read the stream's end before the log's: whatever the log gets after this comes later.
+      const stream = await this.#ctx.link.run(() => this.#ctx.jsm.streams.info(this.#stream));
       const last = await this.#get({ last_by_subj: subject });
-      if (!last) {
-        // Nothing stored: anything appended from now on comes after the stream's current end.
-        const info = await this.#ctx.link.run(() => this.#ctx.jsm.streams.info(this.#stream));
-        return info.state.last_seq + 1;
-      }
+      if (!last) return stream.state.last_seq + 1;
       if (fromOffset > offsetOf(last, log, last.seq)) return last.seq + 1;
       // `fromOffset` is at or below the end but was not found: trimmed, or written meanwhile.
     }
@@ -442,10 +483,23 @@ export class NatsLogs {
     if (state) this.#remember(state, offset, seq);
   }
 
+  /**
+   * Writes a deletion marker, then purges everything before it. Followers on any node end at the
+   * marker; the next append starts again at offset 1, after it (so that its message id is new).
+   */
   async deleteLog(log: string): Promise<void> {
     const subject = this.subject(log);
-    await this.#ctx.link.run(() => this.#ctx.jsm.streams.purge(this.#stream, { filter: subject }));
-    this.#states.delete(log);
+    const { js, jsm, link } = this.#ctx;
+    const h = headers();
+    h.set(DELETED_HEADER, '1');
+    h.set(OFFSET_HEADER, '0');
+    const marker = await link.run(() => js.publish(subject, new Uint8Array(0), { headers: h }));
+    await link.run(() => jsm.streams.purge(this.#stream, { filter: subject, seq: marker.seq }));
+    const state = this.#state(log);
+    state.known = true;
+    state.seq = marker.seq;
+    state.offset = 0;
+    state.seen.clear();
     const followers = this.#followers.get(log);
     this.#followers.delete(log);
     for (const f of followers ?? []) f.close();
@@ -540,12 +594,10 @@ class NatsFollower implements LogFollower {
       for await (const m of messages) {
         if (m.seq <= lastSeq) continue;
         const offset = offsetOf(m, this.#log, m.seq);
-        if (offset < next) {
-          // Before the first entry: older entries between the start sequence and `fromOffset`.
-          // After it: the offset went back at a later sequence, so the log was deleted and rewritten.
-          if (lastSeq > 0) return;
-          continue;
-        }
+        // The log was deleted (the consumer starts after any older marker).
+        if (offset === 0) return;
+        // Entries before `fromOffset` (the start sequence is a lower bound), or a duplicate.
+        if (offset < next) continue;
         if (offset > next) {
           throw new MeshError(
             'protocol',
