@@ -1,0 +1,427 @@
+import { MeshError } from '@a2a-mesh/protocol';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import {
+  type Bus,
+  type BusMessage,
+  KvConflictError,
+  type LogEntry,
+  type LogFollower,
+  NoRespondersError,
+  OffsetConflictError,
+} from '../../src/bus/bus.js';
+import { EmbeddedBus } from '../../src/bus/embedded.js';
+import { connectNatsBus } from '../../src/bus/nats.js';
+import { type NatsServer, startNatsServer } from '../helpers/natsServer.js';
+
+/**
+ * The Bus contract, written once and run against the in-process bus and the NATS bus. Each test uses
+ * its own log, bucket and topic names, so tests share one nats-server without seeing each other.
+ */
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+
+async function eventually(check: () => void | Promise<void>, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await check();
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+}
+
+/** Collects a follower's entries in the background until `count` arrived (or it ends / fails). */
+function collect(follower: LogFollower): { entries: LogEntry[]; done: Promise<Error | undefined> } {
+  const entries: LogEntry[] = [];
+  const done = (async () => {
+    try {
+      for await (const e of follower) entries.push(e);
+      return undefined;
+    } catch (err) {
+      return err as Error;
+    }
+  })();
+  return { entries, done };
+}
+
+let seq = 0;
+const unique = (base: string) => `${base}${Date.now().toString(36)}${(seq++).toString(36)}`;
+
+interface Target {
+  name: string;
+  setup(): Promise<void>;
+  teardown(): Promise<void>;
+  /** A bus for this test, closed when the test ends. */
+  bus(): Promise<Bus>;
+  /** Another node's bus (the same instance for the embedded bus); closed when the test ends. */
+  peer(first: Bus): Promise<Bus>;
+}
+
+const embedded: Target = {
+  name: 'EmbeddedBus',
+  setup: async () => {},
+  teardown: async () => {},
+  bus: async () => {
+    const bus = new EmbeddedBus();
+    onTestFinished(() => bus.close());
+    return bus;
+  },
+  peer: async (first) => first,
+};
+
+let server: NatsServer | undefined;
+const nats: Target = {
+  name: 'NatsBus',
+  setup: async () => {
+    server = await startNatsServer();
+  },
+  teardown: async () => {
+    await server?.stop();
+  },
+  bus: async () => {
+    if (!server) throw new Error('no server');
+    const bus = server.track(await connectNatsBus({ servers: server.url, nodeId: unique('node') }));
+    onTestFinished(() => bus.close());
+    return bus;
+  },
+  peer: async () => nats.bus(),
+};
+
+describe.each([embedded, nats])('Bus conformance: $name', (target) => {
+  beforeAll(() => target.setup());
+  afterAll(() => target.teardown());
+
+  describe('logs', () => {
+    it('appends with contiguous offsets from 1 and reports where the log stands', async () => {
+      const bus = await target.bus();
+      const log = unique('collab.');
+      const before = await bus.info(log);
+      expect(before.lastOffset).toBe(0);
+      expect(before.firstOffset).toBe(1);
+      expect(await bus.append(log, enc('a'))).toBe(1);
+      expect(await bus.append(log, enc('b'))).toBe(2);
+      expect(await bus.append(log, enc('c'))).toBe(3);
+      const after = await bus.info(log);
+      expect(after).toEqual({ epoch: before.epoch, firstOffset: 1, lastOffset: 3 });
+      expect(typeof after.epoch).toBe('string');
+      expect(after.epoch.length).toBeGreaterThan(0);
+    });
+
+    it('reads contiguous ranges, fewer only at the end', async () => {
+      const bus = await target.bus();
+      const log = unique('collab.');
+      // Interleave another log so stream sequences and offsets differ.
+      const other = unique('conv.');
+      for (let i = 1; i <= 30; i++) {
+        await bus.append(log, enc(`e${i}`));
+        if (i % 3 === 0) await bus.append(other, enc(`o${i}`));
+      }
+      const all = await bus.read(log, 1, 100);
+      expect(all.map((e) => e.offset)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+      expect(all.map((e) => dec(e.data))).toEqual(Array.from({ length: 30 }, (_, i) => `e${i + 1}`));
+      expect((await bus.read(log, 2, 1)).map((e) => e.offset)).toEqual([2]);
+      expect((await bus.read(log, 28, 10)).map((e) => dec(e.data))).toEqual(['e28', 'e29', 'e30']);
+      expect((await bus.read(log, 5, 20)).map((e) => e.offset)).toEqual(
+        Array.from({ length: 20 }, (_, i) => i + 5),
+      );
+      expect(await bus.read(log, 31, 10)).toEqual([]);
+      expect(await bus.read(unique('collab.'), 1, 10)).toEqual([]);
+    });
+
+    it('reads what another node appended', async () => {
+      const a = await target.bus();
+      const b = await target.peer(a);
+      const log = unique('collab.');
+      for (let i = 1; i <= 12; i++) await a.append(log, enc(`x${i}`));
+      expect((await b.read(log, 7, 3)).map((e) => dec(e.data))).toEqual(['x7', 'x8', 'x9']);
+      expect((await b.info(log)).lastOffset).toBe(12);
+      expect(await b.append(log, enc('x13'))).toBe(13);
+    });
+
+    it('follows from the past, then live, without gaps or duplicates', async () => {
+      const bus = await target.bus();
+      const log = unique('collab.');
+      for (let i = 1; i <= 5; i++) await bus.append(log, enc(`m${i}`));
+      const follower = bus.follow(log, 3);
+      const { entries, done } = collect(follower);
+      await eventually(() => expect(entries.map((e) => e.offset)).toEqual([3, 4, 5]));
+      await bus.append(log, enc('m6'));
+      await bus.append(log, enc('m7'));
+      await eventually(() => expect(entries.map((e) => e.offset)).toEqual([3, 4, 5, 6, 7]));
+      expect(entries.map((e) => dec(e.data))).toEqual(['m3', 'm4', 'm5', 'm6', 'm7']);
+      follower.close();
+      expect(await done).toBeUndefined();
+    });
+
+    it('follows a log that is not written yet, and sees another node append', async () => {
+      const a = await target.bus();
+      const b = await target.peer(a);
+      const log = unique('collab.');
+      const follower = a.follow(log, 1);
+      const { entries, done } = collect(follower);
+      // Give the follower a moment to start before the first write.
+      await new Promise((r) => setTimeout(r, 50));
+      await b.append(log, enc('first'));
+      await a.append(log, enc('second'));
+      await eventually(() => expect(entries.map((e) => dec(e.data))).toEqual(['first', 'second']));
+      expect(entries.map((e) => e.offset)).toEqual([1, 2]);
+      follower.close();
+      expect(await done).toBeUndefined();
+    });
+
+    it('rejects a compare-and-set append with the actual last offset', async () => {
+      const a = await target.bus();
+      const b = await target.peer(a);
+      const log = unique('collab.');
+      expect(await a.append(log, enc('1'), { expectedLastOffset: 0 })).toBe(1);
+      expect(await a.append(log, enc('2'), { expectedLastOffset: 1 })).toBe(2);
+      const err = await a.append(log, enc('late'), { expectedLastOffset: 1 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(OffsetConflictError);
+      expect(err).toMatchObject({ log, expected: 1, actual: 2 });
+      // A node whose view is stale gets the same answer, and succeeds with the right offset.
+      await b.info(log);
+      await a.append(log, enc('3'));
+      const stale = await b.append(log, enc('x'), { expectedLastOffset: 2 }).catch((e: unknown) => e);
+      expect(stale).toMatchObject({ name: 'OffsetConflictError', expected: 2, actual: 3 });
+      expect(await b.append(log, enc('4'), { expectedLastOffset: 3 })).toBe(4);
+      expect((await a.read(log, 1, 10)).map((e) => dec(e.data))).toEqual(['1', '2', '3', '4']);
+    });
+
+    it('keeps offsets contiguous under concurrent appends from two nodes', async () => {
+      const a = await target.bus();
+      const b = await target.peer(a);
+      const log = unique('collab.');
+      const perWriter = 40;
+      const writes = [
+        ...Array.from({ length: perWriter }, (_, i) => a.append(log, enc(`a${i}`))),
+        ...Array.from({ length: perWriter }, (_, i) => b.append(log, enc(`b${i}`))),
+      ];
+      const offsets = await Promise.all(writes);
+      expect([...offsets].sort((x, y) => x - y)).toEqual(
+        Array.from({ length: 2 * perWriter }, (_, i) => i + 1),
+      );
+      const entries = await a.read(log, 1, 1000);
+      expect(entries.map((e) => e.offset)).toEqual(Array.from({ length: 2 * perWriter }, (_, i) => i + 1));
+      // Each write is stored once, at the offset its append returned.
+      const byPayload = new Map(entries.map((e) => [dec(e.data), e.offset]));
+      expect(byPayload.size).toBe(2 * perWriter);
+      for (let i = 0; i < perWriter; i++) {
+        expect(byPayload.get(`a${i}`)).toBe(offsets[i]);
+        expect(byPayload.get(`b${i}`)).toBe(offsets[perWriter + i]);
+      }
+    });
+
+    it('deletes a log: it starts again from offset 1 and its followers end', async () => {
+      const bus = await target.bus();
+      const log = unique('collab.');
+      await bus.append(log, enc('a'));
+      await bus.append(log, enc('b'));
+      const { done } = collect(bus.follow(log, 1));
+      await bus.deleteLog(log);
+      expect(await done).toBeUndefined();
+      expect((await bus.info(log)).lastOffset).toBe(0);
+      expect(await bus.read(log, 1, 10)).toEqual([]);
+      expect(await bus.append(log, enc('again'))).toBe(1);
+    });
+  });
+
+  describe('kv', () => {
+    it('puts, gets, creates, updates with compare-and-set and deletes', async () => {
+      const bus = await target.bus();
+      const kv = await bus.kv(unique('kv'));
+      expect(await kv.get('missing')).toBeUndefined();
+      const r1 = await kv.put('a.b', enc('1'));
+      expect(await kv.get('a.b')).toMatchObject({ key: 'a.b', revision: r1 });
+      expect(dec((await kv.get('a.b'))!.value)).toBe('1');
+      await expect(kv.create('a.b', enc('2'))).rejects.toBeInstanceOf(KvConflictError);
+      const r2 = await kv.create('c', enc('c1'));
+      expect(r2).toBeGreaterThan(r1);
+      await expect(kv.update('c', enc('c2'), r1)).rejects.toBeInstanceOf(KvConflictError);
+      await expect(kv.update('nope', enc('x'), r2)).rejects.toBeInstanceOf(KvConflictError);
+      const r3 = await kv.update('c', enc('c2'), r2);
+      expect(r3).toBeGreaterThan(r2);
+      expect(dec((await kv.get('c'))!.value)).toBe('c2');
+      await kv.delete('c');
+      expect(await kv.get('c')).toBeUndefined();
+      // A deleted key can be created again.
+      expect(await kv.create('c', enc('c3'))).toBeGreaterThan(r3);
+    });
+
+    it('lists keys, optionally by prefix', async () => {
+      const bus = await target.bus();
+      const kv = await bus.kv(unique('kv'));
+      expect(await kv.keys()).toEqual([]);
+      for (const k of ['agents.a1', 'agents.a2', 'agentsx', 'tasks.t1', 'tasks/t2']) await kv.put(k, enc(k));
+      await kv.delete('agents.a2');
+      expect((await kv.keys()).sort()).toEqual(['agents.a1', 'agentsx', 'tasks.t1', 'tasks/t2']);
+      expect((await kv.keys('agents.')).sort()).toEqual(['agents.a1']);
+      expect((await kv.keys('agents')).sort()).toEqual(['agents.a1', 'agentsx']);
+      expect((await kv.keys('tasks')).sort()).toEqual(['tasks.t1', 'tasks/t2']);
+    });
+
+    it('watches changes from now on: puts, and deletes as undefined', async () => {
+      const a = await target.bus();
+      const b = await target.peer(a);
+      const name = unique('kv');
+      const kv = await a.kv(name);
+      const kvB = await b.kv(name);
+      await kv.put('old', enc('before the watch'));
+      const watcher = kv.watch();
+      const seen: { key: string; value: string | undefined }[] = [];
+      const done = (async () => {
+        for await (const c of watcher) seen.push({ key: c.key, value: c.value && dec(c.value) });
+      })();
+      await kv.put('k1', enc('v1'));
+      await kvB.put('k2', enc('v2'));
+      await kv.put('k1', enc('v1b'));
+      await kv.delete('k1');
+      await kvB.delete('old');
+      await eventually(() =>
+        expect(seen).toEqual([
+          { key: 'k1', value: 'v1' },
+          { key: 'k2', value: 'v2' },
+          { key: 'k1', value: 'v1b' },
+          { key: 'k1', value: undefined },
+          { key: 'old', value: undefined },
+        ]),
+      );
+      watcher.close();
+      await done;
+    });
+
+    it('expires entries a TTL after their last write, and tells watchers', async () => {
+      const bus = await target.bus();
+      const kv = await bus.kv(unique('ttl'), { ttlMs: 1000 });
+      const watcher = kv.watch();
+      const changes: { key: string; value: string | undefined }[] = [];
+      void (async () => {
+        for await (const c of watcher) changes.push({ key: c.key, value: c.value && dec(c.value) });
+      })();
+      await kv.put('short', enc('s'));
+      await kv.put('kept', enc('k1'));
+      await new Promise((r) => setTimeout(r, 600));
+      await kv.put('kept', enc('k2'));
+      expect(await kv.get('short')).toBeDefined();
+      await eventually(async () => {
+        expect(await kv.get('short')).toBeUndefined();
+        expect(await kv.keys()).toEqual(['kept']);
+      }, 4000);
+      expect(await kv.get('kept')).toBeDefined();
+      await eventually(() => expect(changes).toContainEqual({ key: 'short', value: undefined }), 4000);
+      await eventually(() => expect(changes).toContainEqual({ key: 'kept', value: undefined }), 4000);
+      await expect(kv.create('short', enc('again'))).resolves.toBeGreaterThan(0);
+      watcher.close();
+    });
+  });
+
+  describe('agent routing', () => {
+    it('routes a request to the node serving the agent and returns its reply', async () => {
+      const a = await target.bus();
+      const b = await target.peer(a);
+      const agent = unique('agent');
+      const reg = await a.serveAgent(agent, async (data) => enc(`echo:${dec(data)}`));
+      expect(dec(await b.requestAgent(agent, enc('hi'), { timeoutMs: 2000 }))).toBe('echo:hi');
+      await reg.close();
+      await expect(b.requestAgent(agent, enc('hi'), { timeoutMs: 2000 })).rejects.toBeInstanceOf(
+        NoRespondersError,
+      );
+    });
+
+    it('brings a handler error back to the requester as an error', async () => {
+      const a = await target.bus();
+      const b = await target.peer(a);
+      const agent = unique('agent');
+      await a.serveAgent(agent, async () => {
+        throw new Error('handler exploded');
+      });
+      const started = Date.now();
+      const err = await b.requestAgent(agent, enc('x'), { timeoutMs: 3000 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(Error);
+      expect((err as Error).message).toBe('handler exploded');
+      expect(Date.now() - started).toBeLessThan(2000);
+    });
+
+    it('rejects with NoRespondersError when nobody serves the agent', async () => {
+      const bus = await target.bus();
+      const err = await bus
+        .requestAgent(unique('nobody'), enc('x'), { timeoutMs: 2000 })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(NoRespondersError);
+    });
+
+    it('times out a request the handler does not answer in time', async () => {
+      const a = await target.bus();
+      const b = await target.peer(a);
+      const agent = unique('agent');
+      let handlerSignal: AbortSignal | undefined;
+      await a.serveAgent(agent, (_data, signal) => {
+        handlerSignal = signal;
+        return new Promise(() => {});
+      });
+      const err = await b.requestAgent(agent, enc('x'), { timeoutMs: 200 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(MeshError);
+      expect((err as MeshError).code).toBe('timeout');
+      await eventually(() => expect(handlerSignal?.aborted).toBe(true));
+    });
+  });
+
+  describe('topics', () => {
+    it('delivers to patterns with * and >', async () => {
+      const a = await target.bus();
+      const b = await target.peer(a);
+      const ns = unique('t');
+      const star: BusMessage[] = [];
+      const rest: BusMessage[] = [];
+      const r1 = await a.subscribe(`${ns}.market.eu.*`, (m) => star.push(m));
+      const r2 = await a.subscribe(`${ns}.alerts.>`, (m) => rest.push(m));
+      for (const t of [
+        'market.eu.fr',
+        'market.eu.fr.paris',
+        'market.us.ny',
+        'alerts',
+        'alerts.cpu',
+        'alerts.disk.sda',
+      ]) {
+        await b.publish(`${ns}.${t}`, enc(t));
+      }
+      // A last message each subscription matches: once it is in, everything before it is.
+      await b.publish(`${ns}.market.eu.end`, enc('end'));
+      await b.publish(`${ns}.alerts.end`, enc('end'));
+      await eventually(() => expect(star.map((m) => dec(m.data))).toContain('end'));
+      await eventually(() => expect(rest.map((m) => dec(m.data))).toContain('end'));
+      expect(star.map((m) => m.topic)).toEqual([`${ns}.market.eu.fr`, `${ns}.market.eu.end`]);
+      expect(rest.map((m) => m.topic)).toEqual([
+        `${ns}.alerts.cpu`,
+        `${ns}.alerts.disk.sda`,
+        `${ns}.alerts.end`,
+      ]);
+      await r1.close();
+      await b.publish(`${ns}.market.eu.de`, enc('after close'));
+      await b.publish(`${ns}.alerts.last`, enc('last'));
+      await eventually(() => expect(rest.map((m) => dec(m.data))).toContain('last'));
+      expect(star.map((m) => dec(m.data))).not.toContain('after close');
+      await r2.close();
+    });
+  });
+
+  describe('status', () => {
+    it('starts connected', async () => {
+      const bus = await target.bus();
+      expect(bus.connected).toBe(true);
+      const it = bus.status()[Symbol.asyncIterator]();
+      expect((await it.next()).value).toEqual({ type: 'connected' });
+      await it.return?.();
+    });
+
+    it('closes idempotently', async () => {
+      const bus = await target.bus();
+      await bus.close();
+      await bus.close();
+      expect(bus.connected).toBe(false);
+    });
+  });
+});

@@ -1,0 +1,214 @@
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { describe, expect, it } from 'vitest';
+import {
+  type Bus,
+  type BusStatus,
+  BusUnavailableError,
+  type LogEntry,
+  type LogFollower,
+} from '../../src/bus/bus.js';
+import { connectNatsBus } from '../../src/bus/nats.js';
+import { startNatsCluster, startNatsServer } from '../helpers/natsServer.js';
+
+/** NATS-only failure behaviour: server restarts, outages, and losing a cluster member. */
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 5_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await sleep(25);
+    }
+  }
+}
+
+function collect(follower: LogFollower): { entries: LogEntry[]; done: Promise<Error | undefined> } {
+  const entries: LogEntry[] = [];
+  const done = (async () => {
+    try {
+      for await (const e of follower) entries.push(e);
+      return undefined;
+    } catch (err) {
+      return err as Error;
+    }
+  })();
+  return { entries, done };
+}
+
+function statuses(bus: Bus): BusStatus[] {
+  const seen: BusStatus[] = [];
+  void (async () => {
+    for await (const s of bus.status()) seen.push(s);
+  })();
+  return seen;
+}
+
+/** Appends, retrying while the bus says the backend is unavailable (bounded). */
+async function appendRetrying(bus: Bus, log: string, data: string): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await bus.append(log, enc(data));
+    } catch (err) {
+      if (!(err instanceof BusUnavailableError) || attempt >= 150) throw err;
+      await sleep(100);
+    }
+  }
+}
+
+describe('NatsBus failure behaviour', () => {
+  it('loses nothing acknowledged across a nats-server restart, and an open follow resumes', async () => {
+    const server = await startNatsServer();
+    const writer = server.track(await connectNatsBus({ servers: server.url, nodeId: 'writer' }));
+    const reader = server.track(await connectNatsBus({ servers: server.url, nodeId: 'reader' }));
+    const log = 'collab.restart';
+    const { epoch } = await writer.info(log);
+    const follow = reader.follow(log, 1);
+    const { entries, done } = collect(follow);
+
+    const acked = new Map<number, string>();
+    let failures = 0;
+    let stop = false;
+    const writing = (async () => {
+      for (let i = 0; !stop && i < 20_000; i++) {
+        try {
+          acked.set(await writer.append(log, enc(`w${i}`)), `w${i}`);
+        } catch (err) {
+          expect(err).toBeInstanceOf(BusUnavailableError);
+          failures++;
+          await sleep(20);
+        }
+      }
+    })();
+
+    await eventually(() => expect(acked.size).toBeGreaterThan(50));
+    await server.kill('SIGKILL');
+    await eventually(() => expect(writer.connected).toBe(false));
+    await sleep(300);
+    const beforeRestart = acked.size;
+    await server.restart();
+    await eventually(() => expect(acked.size).toBeGreaterThan(beforeRestart + 50), 15_000);
+    stop = true;
+    await writing;
+    expect(failures).toBeGreaterThan(0);
+    await eventually(() => expect(reader.connected).toBe(true), 10_000);
+
+    const stored = await reader.read(log, 1, 100_000);
+    expect(stored.map((e) => e.offset)).toEqual(range(1, stored.length));
+    for (const [offset, data] of acked) expect(dec(stored[offset - 1]!.data)).toBe(data);
+    expect((await reader.info(log)).epoch).toBe(epoch);
+
+    await eventually(() => expect(entries.length).toBe(stored.length), 15_000);
+    expect(entries.map((e) => e.offset)).toEqual(range(1, stored.length));
+    expect(entries.map((e) => dec(e.data))).toEqual(stored.map((e) => dec(e.data)));
+    follow.close();
+    expect(await done).toBeUndefined();
+  });
+
+  it('rejects writes fast with BusUnavailableError while NATS is down, and recovers by itself', async () => {
+    const server = await startNatsServer();
+    const bus = server.track(await connectNatsBus({ servers: server.url, nodeId: 'a' }));
+    const other = server.track(await connectNatsBus({ servers: server.url, nodeId: 'b' }));
+    const seen = statuses(bus);
+    const log = 'collab.outage';
+    const kv = await bus.kv('outage');
+    const rev = await kv.put('k', enc('v'));
+    expect(await bus.append(log, enc('before'))).toBe(1);
+    await other.serveAgent('slow', async (data, signal) => {
+      await new Promise((resolve) => {
+        const timer = setTimeout(resolve, 4000);
+        signal.addEventListener('abort', () => clearTimeout(timer));
+      });
+      return data;
+    });
+    await bus.serveAgent('echo', async (data) => data);
+
+    // A request in flight when the connection drops fails at once, not after its timeout.
+    const inFlight = bus.requestAgent('slow', enc('x'), { timeoutMs: 4000 }).catch((e: unknown) => e);
+    await sleep(50);
+    const killedAt = Date.now();
+    await server.kill('SIGKILL');
+    const err = await inFlight;
+    expect(err).toBeInstanceOf(BusUnavailableError);
+    expect(Date.now() - killedAt).toBeLessThan(1000);
+    await eventually(() => expect(bus.connected).toBe(false));
+
+    const writes: [string, () => Promise<unknown>][] = [
+      ['append', () => bus.append(log, enc('during'))],
+      ['append with expectedLastOffset', () => bus.append(log, enc('during'), { expectedLastOffset: 1 })],
+      ['deleteLog', () => bus.deleteLog(log)],
+      ['kv.put', () => kv.put('k', enc('w'))],
+      ['kv.create', () => kv.create('new', enc('w'))],
+      ['kv.update', () => kv.update('k', enc('w'), rev)],
+      ['kv.delete', () => kv.delete('k')],
+      ['publish', () => bus.publish('some.topic', enc('w'))],
+      ['requestAgent', () => bus.requestAgent('echo', enc('w'), { timeoutMs: 5000 })],
+      ['read', () => bus.read(log, 1, 10)],
+      ['info', () => bus.info(log)],
+      ['kv.get', () => kv.get('k')],
+    ];
+    for (const [name, op] of writes) {
+      const started = Date.now();
+      const result = await op().then(
+        () => new Error(`${name} succeeded while NATS was down`),
+        (e: unknown) => e,
+      );
+      expect(result, name).toBeInstanceOf(BusUnavailableError);
+      expect(Date.now() - started, name).toBeLessThan(1000);
+    }
+
+    await server.restart();
+    await eventually(() => expect(bus.connected).toBe(true), 10_000);
+    expect(await eventually(() => bus.append(log, enc('after')), 10_000)).toBe(2);
+    expect(await kv.put('k', enc('after'))).toBeGreaterThan(rev);
+    expect(dec(await bus.requestAgent('echo', enc('back'), { timeoutMs: 2000 }))).toBe('back');
+    expect((await bus.read(log, 1, 10)).map((e) => dec(e.data))).toEqual(['before', 'after']);
+    expect(seen.map((s) => s.type)).toEqual(['connected', 'disconnected', 'reconnected']);
+  });
+
+  it('keeps offsets contiguous when a member of a 3-node cluster (the stream leader) dies', async () => {
+    const cluster = await startNatsCluster(3);
+    const a = cluster.track(await connectNatsBus({ servers: cluster.urls, replicas: 3, nodeId: 'a' }));
+    const b = cluster.track(
+      await connectNatsBus({ servers: [...cluster.urls].reverse(), replicas: 3, nodeId: 'b' }),
+    );
+    const nc = await connect({ servers: cluster.urls, noAsyncTraces: true });
+    cluster.track({ close: () => nc.close() });
+    const jsm = await jetstreamManager(nc);
+    const log = 'collab.cluster';
+    const { entries } = collect(b.follow(log, 1));
+
+    const written = new Map<string, number>();
+    const round = async (i: number) => {
+      const [x, y] = await Promise.all([appendRetrying(a, log, `a${i}`), appendRetrying(b, log, `b${i}`)]);
+      written.set(`a${i}`, x);
+      written.set(`b${i}`, y);
+    };
+    for (let i = 0; i < 10; i++) await round(i);
+    const info = await jsm.streams.info(a.logStream);
+    expect(info.config.num_replicas).toBe(3);
+    const leader = cluster.servers.find((s) => s.name === info.cluster?.leader);
+    expect(leader).toBeDefined();
+    const { epoch } = await a.info(log);
+    await leader!.kill('SIGKILL');
+
+    for (let i = 10; i < 20; i++) await round(i);
+    // Right after a failover the new leader may still be applying the last writes: read until complete.
+    const stored = await eventually(async () => {
+      const entries = await b.read(log, 1, 1000);
+      expect(entries.map((e) => e.offset)).toEqual(range(1, 40));
+      return entries;
+    }, 15_000);
+    for (const e of stored) expect(written.get(dec(e.data))).toBe(e.offset);
+    expect(new Set(stored.map((e) => dec(e.data))).size).toBe(40);
+    expect((await b.info(log)).epoch).toBe(epoch);
+    await eventually(() => expect(entries.map((e) => e.offset)).toEqual(range(1, 40)), 20_000);
+  });
+});
