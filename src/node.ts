@@ -15,6 +15,7 @@ import {
   RpcError,
 } from '@a2a-mesh/protocol';
 import type { Logger } from 'pino';
+import { A2AGateway, type A2AGatewayOptions } from './a2a/gateway.js';
 import type { Bus } from './bus/bus.js';
 import { EmbeddedBus } from './bus/embedded.js';
 import { createLogger } from './log.js';
@@ -67,6 +68,8 @@ export interface MeshNodeOptions {
   drainTimeoutMs?: number;
   /** Serve TLS (ALPN `h2` + `http/1.1`, WebSocket over HTTP/1.1) instead of cleartext HTTP/1.1 + h2c. */
   tls?: MeshNodeTls;
+  /** A2A gateway settings: public URL in cards, webhook allow-list and retries. */
+  a2a?: A2AGatewayOptions;
 }
 
 /** PEM files for a node's TLS port. */
@@ -124,7 +127,9 @@ class MeshNodeImpl implements MeshNode, SessionHost {
   readonly bus: Bus;
   readonly logger: Logger;
   readonly #ownsBus: boolean;
-  readonly #opts: Required<Omit<MeshNodeOptions, 'bus' | 'logger' | 'nodeId' | 'tls'>>;
+  readonly #opts: Required<Omit<MeshNodeOptions, 'bus' | 'logger' | 'nodeId' | 'tls' | 'a2a'>>;
+  readonly #a2aOptions: A2AGatewayOptions;
+  #a2a: A2AGateway | undefined;
   readonly #tls: MeshNodeTls | undefined;
   readonly #dispatcher = new Dispatcher();
   readonly #sessions = new Map<string, Session>();
@@ -169,6 +174,7 @@ class MeshNodeImpl implements MeshNode, SessionHost {
       drainTimeoutMs: options.drainTimeoutMs ?? 5000,
     };
     this.#tls = options.tls;
+    this.#a2aOptions = options.a2a ?? {};
     this.#closedResult = new Promise((resolve) => {
       this.#resolveClosed = resolve;
     });
@@ -239,6 +245,20 @@ class MeshNodeImpl implements MeshNode, SessionHost {
     conversations.register(d);
     this.#topics.register(d);
     this.#directory.register(d);
+    this.#a2a = await A2AGateway.create(
+      {
+        bus: this.bus,
+        agents: this.#agents,
+        directory: this.#directory,
+        nodeId: this.nodeId,
+        logger: log,
+        requestTimeoutMs: this.#opts.requestTimeoutMs,
+        maxBodyBytes: this.#opts.maxMessageBytes,
+        baseUrl: () => this.httpUrl,
+      },
+      this.#a2aOptions,
+    );
+    this.#a2a.register(d);
 
     if (!this.#opts.listen) return;
     const router = this.#routes();
@@ -323,6 +343,7 @@ class MeshNodeImpl implements MeshNode, SessionHost {
       (res as ServerResponse).writeHead(200, { 'content-type': this.#metrics.registry.contentType });
       res.end(text);
     });
+    this.#a2a?.routes(router);
     return router;
   }
 
@@ -471,6 +492,7 @@ class MeshNodeImpl implements MeshNode, SessionHost {
       if (graceful) {
         await Promise.race([this.#collab.settle(), sleep(this.#opts.drainTimeoutMs)]);
       }
+      this.#a2a?.close();
       await this.#collab.close();
       this.#ws?.close();
       this.#http2?.close();

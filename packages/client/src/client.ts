@@ -24,10 +24,12 @@ import {
   RpcError,
   TopicMessageSchema,
 } from '@a2a-mesh/protocol';
+import { A2ATasks } from './a2aTasks.js';
 import { backoffPolicy, type ReconnectOptions } from './backoff.js';
 import { type CollabHost, CollaborationHandle, type JoinRequest } from './collaboration.js';
 import { type ConversationHandler, ConversationResponder } from './conversations.js';
 import { remaining } from './deadline.js';
+import { type TaskContext, type TaskExecutor, type TaskHost, TaskRunner } from './executor.js';
 import { type MessageLike, toMessage } from './messages.js';
 import { asError, isConnectionLoss, type Session } from './session.js';
 import { SessionManager } from './sessionManager.js';
@@ -120,6 +122,13 @@ export class MeshClient implements AsyncDisposable {
   readonly #topics = new TopicRouter();
   readonly #conversations = new ConversationResponder();
   readonly #topicHost: TopicHost = { unsubscribe: (sub, options) => this.#unsubscribe(sub, options) };
+  readonly #taskRunner = new TaskRunner({
+    call: (method: 'task/publish' | 'task/done', params: never) => this.call(method, params),
+  } as TaskHost);
+  /** A2A calls to other mesh agents over this session: send, stream, get, list, cancel, subscribe, push configs. */
+  readonly a2a: A2ATasks = new A2ATasks({
+    call: (method, params, options) => this.call(method, params, options),
+  });
 
   /** Creates a client; nothing happens until `connect()`. Throws MeshError `bad_config` on bad options. */
   constructor(options: MeshClientOptions) {
@@ -277,6 +286,14 @@ export class MeshClient implements AsyncDisposable {
     return this.#conversations.setHandler(handler);
   }
 
+  /**
+   * Serves A2A tasks addressed to this agent (from any node's gateway, or from other agents) with an
+   * executor, replacing any previous one. Returns a function that removes it.
+   */
+  onTask(executor: TaskExecutor | ((ctx: TaskContext) => Promise<void> | void)): () => void {
+    return this.#taskRunner.setExecutor(typeof executor === 'function' ? { execute: executor } : executor);
+  }
+
   /** Calls `listener` when a conversation this agent answers is ended by the other side. Returns an unsubscribe. */
   onConversationEnded(listener: (params: ConvEndedParams) => void): () => void {
     return this.#conversations.onEnded(listener);
@@ -389,6 +406,7 @@ export class MeshClient implements AsyncDisposable {
       );
     }
     for (const sub of this.#topics.all()) jobs.push(this.#resubscribe(session, sub, signal));
+    jobs.push(this.a2a.restore((params) => session.request('SubscribeToTask', params, { signal })));
     const results = await Promise.allSettled(jobs);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
@@ -447,22 +465,33 @@ export class MeshClient implements AsyncDisposable {
       case 'conversation/ended':
         this.#conversations.ended(params);
         return;
+      case 'task/event':
+        this.a2a.router.route(params);
+        return;
       default:
         return;
     }
   }
 
   #onRequest(method: string, params: unknown, ctx: HandlerContext): Promise<unknown> {
-    if (method !== 'conversation/message') {
-      return Promise.reject(RpcError.of('MethodNotFound', `agents do not serve ${method}`));
+    switch (method) {
+      case 'conversation/message':
+        return this.#conversations.answer(params, ctx, this.agentId);
+      case 'task/execute':
+        return Promise.resolve().then(() => this.#taskRunner.execute(params, ctx, this.agentId));
+      case 'task/cancel':
+        return this.#taskRunner.cancel(params);
+      default:
+        return Promise.reject(RpcError.of('MethodNotFound', `agents do not serve ${method}`));
     }
-    return this.#conversations.answer(params, ctx, this.agentId);
   }
 
   #onClosed(error: Error | undefined): void {
     for (const handle of [...this.#collabs.values()]) handle.detach(error);
     this.#topics.finishAll(error);
     this.#conversations.abortAll(this.#sessions.closedError());
+    this.a2a.router.failAll(error);
+    this.#taskRunner.abortAll(this.#sessions.closedError());
   }
 }
 

@@ -12,10 +12,16 @@ export type {
   MessageInput,
   PatchOperation,
   RequestOptions,
+  SendMessageResponse,
+  StreamResponse,
+  Task,
+  TaskState,
   TopicMessage,
 } from '@a2a-mesh/protocol';
 /** Error classes the client rejects with: RpcError (the node said no, see `.reason`), MeshError (local). */
 export { MeshError, RpcError } from '@a2a-mesh/protocol';
+/** A2A calls to other mesh agents over the session (`client.a2a`), and their task streams. */
+export type { A2ATasks, SendTaskMessageOptions, TaskEventStream, TaskStreamItem } from './a2aTasks.js';
 /** Reconnect policy: initial and max delay (full jitter), max attempts. */
 export type { ReconnectOptions } from './backoff.js';
 /** Options, handler and parameter types of `MeshClient`. */
@@ -39,6 +45,10 @@ export type {
 } from './collaboration.js';
 /** The conversation handler an agent registers with `onConversation`, and what it receives. */
 export type { ConversationContext, ConversationHandler } from './conversations.js';
+/** The executor API for serving A2A tasks (`client.onTask`), modelled on `@a2a-js/sdk`'s AgentExecutor. */
+export type { ArtifactInput, TaskContext, TaskExecutor } from './executor.js';
+/** Runs an unchanged `@a2a-js/sdk` AgentExecutor as a mesh task executor. */
+export { fromA2AExecutor } from './executorSdkAdapter.js';
 /** Text or an A2A message, as every SDK call that sends a message accepts it. */
 export type { MessageLike } from './messages.js';
 /** Turns text or a partial A2A message into a full one (generated `messageId`, given role). */

@@ -203,12 +203,15 @@ export const GetExtendedAgentCardRequestSchema = z.looseObject({ tenant: z.strin
 /** Mesh-session params of A2A calls that address an agent: the A2A request plus the target `agentId`. */
 const Target = { agentId: IdSchema };
 
-/** A delivered task event: the per-task `sequence` orders it; `final` marks the last one of its stream. */
+/**
+ * Notification `task/event`: one event of a stream, ordered by its per-task `sequence`; `final` marks
+ * the last one. A stream that ends without a final event (its turn ended) gets `{final: true}` alone.
+ */
 export const TaskEventSchema = z.object({
   subscriptionId: z.string(),
   taskId: z.string(),
-  sequence: z.number().int().min(0),
-  event: StreamResponseSchema,
+  sequence: z.number().int().min(0).optional(),
+  event: StreamResponseSchema.optional(),
   final: z.boolean(),
 });
 export type TaskEvent = z.infer<typeof TaskEventSchema>;
