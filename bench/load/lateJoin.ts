@@ -16,6 +16,7 @@ export async function lateJoinFill(a: LateJoinFillArgs): Promise<{
   state: unknown;
   ms: number;
   retries: number;
+  firstError?: string;
 }> {
   const t0 = performance.now();
   const writer = await RawAgent.connect(a.url, `${a.prefix}-writer`);
@@ -26,11 +27,8 @@ export async function lateJoinFill(a: LateJoinFillArgs): Promise<{
     state: { ideas: [], votes: {} },
   });
   await writer.call('collaboration/join', { collaborationId });
-  const ops = Array.from({ length: a.events }, (_, i) => i);
   let failures = 0;
-  // Updates are compare-and-set inside the node; keep them out of the concurrent shares' way.
-  const updates = ops.filter((i) => i % a.updateEvery === 0);
-  const shares = ops.filter((i) => i % a.updateEvery !== 0);
+  let firstError: string | undefined;
   const deadline = Date.now() + 60_000;
   const write = async (i: number) => {
     for (let attempt = 0; attempt < 5; attempt++) {
@@ -47,14 +45,28 @@ export async function lateJoinFill(a: LateJoinFillArgs): Promise<{
           });
         }
         return;
-      } catch {
+      } catch (error) {
         failures++;
+        firstError ??= error instanceof Error ? error.message : String(error);
         await sleep(5);
       }
     }
-    throw new Error(`event ${i} could not be written`);
+    throw new Error(`event ${i} could not be written: ${firstError}`);
   };
-  await Promise.all([mapLimit(shares, a.window, write, deadline), mapLimit(updates, 1, write, deadline)]);
+  // Updates are compare-and-set inside the node and lose every race against concurrent shares, so
+  // each update runs alone, followed by the shares up to the next update with `window` in flight.
+  for (let from = 0; from < a.events; from += a.updateEvery) {
+    if (Date.now() > deadline) throw new Error('filling the log took longer than 60 s');
+    const chunk = Array.from({ length: Math.min(a.updateEvery, a.events - from) }, (_, k) => from + k);
+    const updates = chunk.filter((i) => i % a.updateEvery === 0);
+    for (const i of updates) await write(i);
+    await mapLimit(
+      chunk.filter((i) => i % a.updateEvery !== 0),
+      a.window,
+      write,
+      deadline,
+    );
+  }
   const info = await writer.call<{ offset: number; state: unknown }>('collaboration/get', {
     collaborationId,
   });
@@ -65,6 +77,7 @@ export async function lateJoinFill(a: LateJoinFillArgs): Promise<{
     state: info.state,
     ms: performance.now() - t0,
     retries: failures,
+    ...(firstError === undefined ? {} : { firstError }),
   };
 }
 

@@ -60,6 +60,8 @@ export async function latencyRun(a: {
 }): Promise<LatencyRunResult> {
   const cross: number[] = [];
   const same: number[] = [];
+  /** Worst deliveries: when the share was sent (ms after measuring began) and how long it took. */
+  const worst: { atMs: number; ms: number }[] = [];
   const start = performance.now();
   const measureFrom = start + a.warmupMs;
   const sendUntil = measureFrom + a.durationMs;
@@ -75,6 +77,11 @@ export async function latencyRun(a: {
         const ms = performance.now() - content.t;
         received++;
         (content.n === m.node ? same : cross).push(ms);
+        if (worst.length < 20 || ms > worst[worst.length - 1]!.ms) {
+          worst.push({ atMs: Math.round(content.t - measureFrom), ms: Math.round(ms * 10) / 10 });
+          worst.sort((x, y) => y.ms - x.ms);
+          worst.length = Math.min(worst.length, 20);
+        }
       };
     }
   }
@@ -132,6 +139,7 @@ export async function latencyRun(a: {
     expected,
     received,
     rate: sent / elapsed,
+    worst,
   };
 }
 

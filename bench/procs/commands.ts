@@ -8,13 +8,25 @@ import type { LatencySummary } from '../lib/stats.js';
 
 // ---------------------------------------------------------------- mesh node
 
-export type MeshStartArgs =
+/** Node options a scenario (or a profiling experiment) may override; scenarios measure the defaults. */
+export interface NodeTuning {
+  presenceTtlMs?: number;
+  snapshotEvery?: number;
+  heartbeatMs?: number;
+}
+
+export type MeshStartArgs = (
   | { bus: 'embedded'; nodeId?: string }
-  | { bus: 'nats'; servers: string; prefix: string; nodeId: string };
+  | { bus: 'nats'; servers: string; prefix: string; nodeId: string }
+) & { tuning?: NodeTuning };
 
 export type MeshNodeCommands = {
   start: { args: MeshStartArgs; result: { url: string; nodeId: string; startMs: number } };
   stats: { args: null; result: MeshNodeStats };
+  /** Starts the V8 CPU profiler (sampling every 200 µs). */
+  profileStart: { args: null; result: null };
+  /** Stops it and writes the profile (`.cpuprofile` JSON) to `file`. */
+  profileStop: { args: { file: string }; result: null };
 };
 
 // ---------------------------------------------------------------- raw ws server (baselines)
@@ -119,6 +131,8 @@ export interface LatencyRunResult {
   received: number;
   /** Achieved share rate. */
   rate: number;
+  /** The 20 slowest deliveries: send time (ms after measuring began) and latency (ms). */
+  worst: { atMs: number; ms: number }[];
 }
 
 export interface WritesSetupArgs {
@@ -170,6 +184,7 @@ export type LoadGenCommands = {
       state: unknown;
       ms: number;
       retries: number;
+      firstError?: string;
     };
   };
   /** A fresh MeshClient connects (untimed), then joinCollaboration → state ready is timed. */

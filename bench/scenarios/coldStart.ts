@@ -36,6 +36,8 @@ export const coldStartScenario: Scenario = {
           role: mode === 'mesh' ? `embedded mesh node #${i + 1}` : `bare ws server #${i + 1}`,
           script: 'coldStart.ts',
           exposeGc: true,
+          // With --profile: the whole life of the mesh processes, i.e. mostly the import.
+          ...(ctx.profileDir && mode === 'mesh' ? { cpuProfDir: ctx.profileDir } : {}),
         });
         const r = await w.call('start', { mode });
         const spawnToListeningMs = performance.now() - t0;

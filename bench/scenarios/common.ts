@@ -1,10 +1,13 @@
 /** Helpers shared by the scenarios. */
 import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { cpuPercent } from '../lib/ipc.js';
 import { type BenchNatsServer, natsServerVersion, startNatsServer } from '../lib/natsServer.js';
 import { sleep } from '../lib/rawAgent.js';
 import type { ScenarioContext } from '../lib/types.js';
 import type { Worker } from '../lib/workers.js';
+import type { MeshNodeCommands } from '../procs/commands.js';
 
 /** A short random token for unique agent ids, subjects and prefixes. */
 export function token(): string {
@@ -67,4 +70,33 @@ export function medianOf<T>(trials: readonly T[], pick: (t: T) => number): numbe
   const s = xs.sort((a, b) => a - b);
   const mid = s.length >> 1;
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/**
+ * Runs `fn`; when the harness profiles (`--profile`), records a CPU profile of each of `nodes` for
+ * exactly that span (e.g. one mesh trial) into the scenario's profile directory, named after `label`.
+ */
+export async function profiled<T>(
+  ctx: ScenarioContext,
+  nodes: readonly Worker<MeshNodeCommands>[],
+  label: string,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const dir = ctx.profileDir;
+  if (!dir) return fn();
+  await mkdir(dir, { recursive: true });
+  await Promise.all(nodes.map((n) => n.call('profileStart', null)));
+  try {
+    return await fn();
+  } finally {
+    await Promise.all(
+      nodes.map((n) =>
+        n.call('profileStop', { file: join(dir, `${safeName(label)}--${safeName(n.role)}.cpuprofile`) }),
+      ),
+    );
+  }
+}
+
+function safeName(s: string): string {
+  return s.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '');
 }

@@ -12,7 +12,7 @@ import type {
   MeshNodeCommands,
   WsServerCommands,
 } from '../procs/commands.js';
-import { checkBudget, cpuDuring, cpuText, medianOf, token } from './common.js';
+import { checkBudget, cpuDuring, cpuText, medianOf, profiled, token } from './common.js';
 
 interface Shape {
   label: string;
@@ -64,26 +64,33 @@ async function runShape(
     for (const which of ['mesh', 'baseline'] as const) {
       checkBudget(ctx);
       const isMesh = which === 'mesh';
-      const run = load.call(
-        'fanoutRun',
-        {
-          set: isMesh ? `mesh-${p}` : `ws-${p}`,
-          warmupMs,
-          durationMs,
-          window: shape.window,
-          payloadBytes: isMesh ? SHARE_TEXT_BYTES : Math.round(frameBytes),
-        },
-        60_000,
-      );
-      const cpu = await cpuDuring([isMesh ? node : relay, load], warmupMs, durationMs);
-      const r = { ...(await run), cpu };
+      const trial = async () => {
+        const run = load.call(
+          'fanoutRun',
+          {
+            set: isMesh ? `mesh-${p}` : `ws-${p}`,
+            warmupMs,
+            durationMs,
+            window: shape.window,
+            payloadBytes: isMesh ? SHARE_TEXT_BYTES : Math.round(frameBytes),
+          },
+          60_000,
+        );
+        const cpu = await cpuDuring([isMesh ? node : relay, load], warmupMs, durationMs);
+        return { ...(await run), cpu };
+      };
+      // With --profile, the node is profiled during the last mesh trial of each shape.
+      const r =
+        isMesh && i === trialsEach - 1
+          ? await profiled(ctx, [node], `fanout ${shape.label}`, trial)
+          : await trial();
       if (isMesh) {
         mesh.push(r);
         frameBytes ||= r.frameBytes;
       } else base.push(r);
       ctx.progress(
         `${shape.label} ${which} ${i + 1}/${trialsEach}: ${Math.round(r.rate).toLocaleString('en-US')} frames/s delivered ` +
-          `(${Math.round(r.frameBytes)} B each; cpu ${cpuText(cpu)}; check ${r.check.received}/${r.check.expected} received, ${r.check.outOfOrder} out of order, ${r.check.errors} errors)`,
+          `(${Math.round(r.frameBytes)} B each; cpu ${cpuText(r.cpu)}; check ${r.check.received}/${r.check.expected} received, ${r.check.outOfOrder} out of order, ${r.check.errors} errors)`,
       );
     }
   }
@@ -129,7 +136,7 @@ export const fanoutScenario: Scenario = {
           { label: '1 collab × 20', groups: 1, groupSize: 20, writersPerGroup: 2, window: 2 },
         ]
       : [
-          { label: '100 collabs × 10', groups: 100, groupSize: 10, writersPerGroup: 1, window: 4 },
+          { label: '100 collabs × 10', groups: 100, groupSize: 10, writersPerGroup: 1, window: 16 },
           { label: '1 collab × 1000', groups: 1, groupSize: 1000, writersPerGroup: 4, window: 2 },
         ];
     const nofile = 20_000;
@@ -137,7 +144,6 @@ export const fanoutScenario: Scenario = {
       role: 'mesh node (embedded bus)',
       script: 'meshNode.ts',
       nofile,
-      ...(ctx.profileDir ? { cpuProfDir: ctx.profileDir } : {}),
     });
     const relay = await ctx.workers.start<WsServerCommands>({
       role: 'raw ws relay',

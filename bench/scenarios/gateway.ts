@@ -5,6 +5,7 @@
  * gateway, connect an agent that answers conversation turns, and drive `POST /agents/{id}/a2a`
  * SendMessage over one h2 session from the load generator, like `h2Run` does for the baseline.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { row, type Scenario, type ScenarioContext, type ScenarioOutcome } from '../lib/types.js';
@@ -12,10 +13,16 @@ import { REPO_ROOT } from '../lib/workers.js';
 import type { H2ServerCommands, LoadGenCommands } from '../procs/commands.js';
 import { checkBudget, medianOf } from './common.js';
 
-/** Why the mesh half cannot run yet. */
+/** Why the mesh half cannot run yet. Gateway code only counts once it is committed (landed). */
 function gatewayMissing(): string {
-  return existsSync(join(REPO_ROOT, 'src', 'a2a'))
-    ? 'not available: gateway code exists in src/a2a but this scenario does not drive it yet'
+  let landed = false;
+  try {
+    landed = execFileSync('git', ['ls-files', 'src/a2a'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim() !== '';
+  } catch {
+    landed = existsSync(join(REPO_ROOT, 'src', 'a2a'));
+  }
+  return landed
+    ? 'not available: gateway code is in src/a2a, but this scenario does not drive it yet'
     : 'not available: the gateway has not landed';
 }
 

@@ -10,7 +10,16 @@ import type {
   MeshNodeCommands,
   NatsPeerCommands,
 } from '../procs/commands.js';
-import { checkBudget, cpuDuring, cpuText, medianOf, natsUnavailable, startNats, token } from './common.js';
+import {
+  checkBudget,
+  cpuDuring,
+  cpuText,
+  medianOf,
+  natsUnavailable,
+  profiled,
+  startNats,
+  token,
+} from './common.js';
 
 type Baseline = { p50: number; p99: number; max: number; n: number };
 
@@ -30,13 +39,11 @@ export const latencyScenario: Scenario = {
     const trialsEach = q ? 1 : 3;
     const nats = await startNats(ctx);
     const prefix = `bench${token()}`;
-    const prof = ctx.profileDir ? { cpuProfDir: ctx.profileDir } : {};
     const nodes = await Promise.all(
       ['A', 'B'].map((n) =>
         ctx.workers.start<MeshNodeCommands>({
           role: `mesh node ${n} (NATS bus)`,
           script: 'meshNode.ts',
-          ...prof,
         }),
       ),
     );
@@ -88,14 +95,17 @@ export const latencyScenario: Scenario = {
         `baseline ${i + 1}/${trialsEach}: NATS request/reply p50 ${b.p50.toFixed(3)} ms, p99 ${b.p99.toFixed(3)} ms over ${b.n}`,
       );
       checkBudget(ctx);
-      const run = load.call('latencyRun', { ratePerSec, warmupMs, durationMs }, 60_000);
-      const cpu = await cpuDuring([...nodes, load], warmupMs, durationMs);
-      const m = { ...(await run), cpu };
+      const trial = async () => {
+        const run = load.call('latencyRun', { ratePerSec, warmupMs, durationMs }, 60_000);
+        const cpu = await cpuDuring([...nodes, load], warmupMs, durationMs);
+        return { ...(await run), cpu };
+      };
+      const m = i === trialsEach - 1 ? await profiled(ctx, nodes, 'latency', trial) : await trial();
       mesh.push(m);
       ctx.progress(
         `mesh ${i + 1}/${trialsEach}: cross-node p50 ${m.crossNode.p50.toFixed(2)} ms, p99 ${m.crossNode.p99.toFixed(2)} ms, ` +
           `max ${m.crossNode.max.toFixed(1)} ms (${m.crossNode.n} deliveries; ${m.received}/${m.expected} received, ` +
-          `${m.errors} errors, ${Math.round(m.rate)} shares/s; cpu ${cpuText(cpu)})`,
+          `${m.errors} errors, ${Math.round(m.rate)} shares/s; cpu ${cpuText(m.cpu)})`,
       );
     }
     const lost = mesh.reduce((n, m) => n + Math.max(0, m.expected - m.received), 0);

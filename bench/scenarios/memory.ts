@@ -28,7 +28,7 @@ export const memoryScenario: Scenario = {
   budgetMs: 90_000,
   async run(ctx: ScenarioContext): Promise<ScenarioOutcome> {
     const count = ctx.quick ? 200 : 5000;
-    const trialsEach = ctx.quick ? 1 : 2;
+    const trialsEach = ctx.quick ? 1 : 3;
     const load = await ctx.workers.start<LoadGenCommands>({
       role: 'load generator',
       script: 'loadGen.ts',

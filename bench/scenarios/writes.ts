@@ -12,7 +12,16 @@ import type {
   NatsPeerCommands,
   WritesRunResult,
 } from '../procs/commands.js';
-import { checkBudget, cpuDuring, cpuText, medianOf, natsUnavailable, startNats, token } from './common.js';
+import {
+  checkBudget,
+  cpuDuring,
+  cpuText,
+  medianOf,
+  natsUnavailable,
+  profiled,
+  startNats,
+  token,
+} from './common.js';
 
 interface Case {
   label: string;
@@ -39,13 +48,11 @@ export const writesScenario: Scenario = {
     const durationMs = q ? 400 : 1500;
     const nats = await startNats(ctx);
     const prefix = `bench${token()}`;
-    const prof = ctx.profileDir ? { cpuProfDir: ctx.profileDir } : {};
     const natsNodes = await Promise.all(
       ['A', 'B'].map((n) =>
         ctx.workers.start<MeshNodeCommands>({
           role: `mesh node ${n} (NATS bus)`,
           script: 'meshNode.ts',
-          ...prof,
         }),
       ),
     );
@@ -62,7 +69,6 @@ export const writesScenario: Scenario = {
     const embedded = await ctx.workers.start<MeshNodeCommands>({
       role: 'mesh node (embedded bus)',
       script: 'meshNode.ts',
-      ...prof,
     });
     const { url: embeddedUrl } = await embedded.call('start', { bus: 'embedded' });
     const publisher = await ctx.workers.start<NatsPeerCommands>({
@@ -139,14 +145,18 @@ export const writesScenario: Scenario = {
           readerUrls: c.urls,
           prefix: `wr-${token()}`,
         });
-        const run = load.call('writesRun', { warmupMs, durationMs, window: c.windowPerWriter }, 60_000);
-        const cpu = await cpuDuring([...c.nodes, load], warmupMs, durationMs);
-        const m = { ...(await run), cpu };
+        const trial = async () => {
+          const run = load.call('writesRun', { warmupMs, durationMs, window: c.windowPerWriter }, 60_000);
+          const cpu = await cpuDuring([...c.nodes, load], warmupMs, durationMs);
+          return { ...(await run), cpu };
+        };
+        const m =
+          i === trialsEach - 1 ? await profiled(ctx, c.nodes, `writes ${c.label}`, trial) : await trial();
         mesh.push(m);
         await load.call('closeAll', null);
         ctx.progress(
           `${c.label} mesh ${i + 1}/${trialsEach}: ${Math.round(m.rate).toLocaleString('en-US')} writes/s ` +
-            `(contiguous at every reader: ${m.contiguous}; ${m.errors} errors; last offset ${m.lastOffset}; cpu ${cpuText(cpu)})`,
+            `(contiguous at every reader: ${m.contiguous}; ${m.errors} errors; last offset ${m.lastOffset}; cpu ${cpuText(m.cpu)})`,
         );
       }
       rows.push(
