@@ -222,7 +222,7 @@ export class JsonRpcBinding {
       const e = RpcError.of('MethodNotFound', `method not found: ${name.slice(0, 128)}${hint}`);
       return sendRpc(res, 200, id, { error: toA2AWire(e, version) });
     }
-    const parsed = def.schema.safeParse(params ?? {});
+    const parsed = def.schema.safeParse(withoutNulls(params ?? {}));
     if (!parsed.success) {
       return sendRpc(res, 200, id, {
         error: toA2AWire(invalidParams('params', parsed.error.issues), version),
@@ -288,6 +288,15 @@ export class JsonRpcBinding {
     this.log.error({ err: error, method }, 'A2A handler failed');
     return toA2AWire(RpcError.of('InternalError', 'internal error'), version);
   }
+}
+
+/** ProtoJSON reads `null` as "not set": drop null members so optional fields validate. */
+function withoutNulls(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutNulls);
+  if (typeof value !== 'object' || value === null) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) if (v !== null) out[k] = withoutNulls(v);
+  return out;
 }
 
 function header(req: HttpRequest, name: string): string | undefined {

@@ -325,7 +325,8 @@ export class TaskService {
       .map((r) => ({ r, t: statusTime(r) }))
       .filter(({ r, t }) => {
         if (req.contextId !== undefined && r.task.contextId !== req.contextId) return false;
-        if (req.status !== undefined && stateOf(r) !== req.status) return false;
+        if (req.status !== undefined && req.status !== 'TASK_STATE_UNSPECIFIED' && stateOf(r) !== req.status)
+          return false;
         return after === undefined || t >= after;
       })
       .sort((a, b) => b.t - a.t || a.r.task.id.localeCompare(b.r.task.id));
