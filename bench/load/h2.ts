@@ -1,14 +1,16 @@
-/** Load for scenario 7's baseline: JSON-RPC POSTs over one HTTP/2 (h2c) session, `concurrency` streams in flight. */
+/** Load for scenario 7: JSON-RPC `SendMessage` POSTs over one HTTP/2 (h2c) session, `concurrency` streams in flight. */
 import { connect } from 'node:http2';
 import { sleep } from '../lib/rawAgent.js';
 
 export async function h2Run(a: {
   url: string;
+  path: string;
+  headers: Record<string, string>;
   concurrency: number;
   warmupMs: number;
   durationMs: number;
   payloadBytes: number;
-}): Promise<{ completed: number; seconds: number; rate: number; errors: number }> {
+}): Promise<{ completed: number; seconds: number; rate: number; errors: number; firstError?: string }> {
   const session = connect(a.url);
   await new Promise<void>((resolve, reject) => {
     session.once('connect', () => resolve());
@@ -17,6 +19,7 @@ export async function h2Run(a: {
   let running = true;
   let completed = 0;
   let errors = 0;
+  let firstError: string | undefined;
   let nextId = 1;
   const text = 'x'.repeat(a.payloadBytes);
   const post = () =>
@@ -27,13 +30,19 @@ export async function h2Run(a: {
         method: 'SendMessage',
         params: { message: { role: 'ROLE_USER', parts: [{ text }], messageId: `m${nextId}` } },
       });
-      const req = session.request({ ':method': 'POST', ':path': '/rpc', 'content-type': 'application/json' });
+      const req = session.request({
+        ':method': 'POST',
+        ':path': a.path,
+        'content-type': 'application/json',
+        ...a.headers,
+      });
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         try {
-          JSON.parse(Buffer.concat(chunks).toString());
-          resolve();
+          const reply = JSON.parse(Buffer.concat(chunks).toString()) as { result?: unknown; error?: unknown };
+          if (reply.result === undefined) reject(new Error(`no result: ${JSON.stringify(reply.error)}`));
+          else resolve();
         } catch (error) {
           reject(error);
         }
@@ -46,8 +55,9 @@ export async function h2Run(a: {
       try {
         await post();
         completed++;
-      } catch {
+      } catch (error) {
         errors++;
+        firstError ??= error instanceof Error ? error.message : String(error);
         await sleep(5);
       }
     }
@@ -61,5 +71,11 @@ export async function h2Run(a: {
   running = false;
   await Promise.race([Promise.all(chains), sleep(5_000)]);
   session.close();
-  return { completed: c1 - c0, seconds, rate: (c1 - c0) / seconds, errors };
+  return {
+    completed: c1 - c0,
+    seconds,
+    rate: (c1 - c0) / seconds,
+    errors,
+    ...(firstError === undefined ? {} : { firstError }),
+  };
 }

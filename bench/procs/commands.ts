@@ -74,6 +74,15 @@ export type H2ServerCommands = {
   start: { args: null; result: { url: string } };
 };
 
+// ---------------------------------------------------------------- mesh agent (scenario 7)
+
+export type MeshAgentCommands = {
+  /** Connects an agent that answers every A2A message with a direct reply. */
+  start: { args: { url: string; agentId: string }; result: null };
+  /** Turns executed so far. */
+  turns: { args: null; result: number };
+};
+
 // ---------------------------------------------------------------- load generator
 
 export interface FanoutSetupArgs {
@@ -196,9 +205,18 @@ export type LoadGenCommands = {
   lateJoinWs: { args: { url: string }; result: { ms: number; stateBytes: number } };
   /** Starts and joins a small collaboration on `url`, to warm a fresh node's code paths. */
   warmNode: { args: { url: string; prefix: string }; result: null };
+  /** JSON-RPC `SendMessage` POSTs to `url` + `path` over one h2c session, `concurrency` streams in flight. */
   h2Run: {
-    args: { url: string; concurrency: number; warmupMs: number; durationMs: number; payloadBytes: number };
-    result: { completed: number; seconds: number; rate: number; errors: number };
+    args: {
+      url: string;
+      path: string;
+      headers: Record<string, string>;
+      concurrency: number;
+      warmupMs: number;
+      durationMs: number;
+      payloadBytes: number;
+    };
+    result: { completed: number; seconds: number; rate: number; errors: number; firstError?: string };
   };
   /** Closes every agent and socket this process holds. */
   closeAll: { args: null; result: null };
