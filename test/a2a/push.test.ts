@@ -1,0 +1,181 @@
+import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { isPrivateAddress } from '../../src/a2a/addressGuard.js';
+import { eventually } from '../helpers/node.js';
+import { rpc, startAgent, startGatewayNode, userMessage } from './helpers.js';
+
+interface Hit {
+  headers: IncomingHttpHeaders;
+  body: Record<string, unknown>;
+}
+
+/** A local webhook: `respond(n)` decides the answer to the n-th request (1-based). */
+async function webhook(respond: (n: number, res: ServerResponse) => void) {
+  const hits: Hit[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      hits.push({ headers: req.headers, body: JSON.parse(Buffer.concat(chunks).toString()) });
+      respond(hits.length, res);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  onTestFinished(
+    () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  );
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, hits };
+}
+
+function stateOf(body: Record<string, unknown>): string | undefined {
+  const b = body as {
+    task?: { status: { state: string } };
+    statusUpdate?: { status: { state: string } };
+  };
+  return b.task?.status.state ?? b.statusUpdate?.status.state;
+}
+
+describe('push notifications', () => {
+  it('delivers every event at least once, in order, retrying with backoff past a timeout and a 500', async () => {
+    const node = await startGatewayNode({
+      a2a: {
+        pushAllowHosts: ['127.0.0.1'],
+        push: { initialBackoffMs: 20, maxBackoffMs: 50, timeoutMs: 300 },
+      },
+    });
+    await startAgent(node, 'echo');
+    const url = `${node.httpUrl}/agents/echo/a2a`;
+    const hook = await webhook((n, res) => {
+      if (n === 1) return; // never answers: the request times out
+      res.writeHead(n === 2 ? 500 : 200).end();
+    });
+    const first = await rpc(url, 'SendMessage', { message: userMessage('ask me') });
+    const task = (first.body.result as { task: { id: string; status: { state: string } } }).task;
+    expect(task.status.state).toBe('TASK_STATE_INPUT_REQUIRED');
+    const created = await rpc(url, 'CreateTaskPushNotificationConfig', {
+      taskId: task.id,
+      url: hook.url,
+      token: 'opaque',
+      authentication: { scheme: 'Bearer', credentials: 'secret' },
+    });
+    expect(created.body.result).toMatchObject({ taskId: task.id, url: hook.url });
+    const second = await rpc(url, 'SendMessage', { message: userMessage('Ada', { taskId: task.id }) });
+    expect((second.body.result as { task: { status: { state: string } } }).task.status.state).toBe(
+      'TASK_STATE_COMPLETED',
+    );
+    await eventually(
+      () => expect(stateOf(hook.hits.at(-1)?.body ?? {})).toBe('TASK_STATE_COMPLETED'),
+      10_000,
+    );
+    // The first event was tried three times (timeout, 500, 200); then each event once, in order.
+    const sequences = hook.hits.map((h) => Number(h.headers['a2a-sequence']));
+    expect(sequences[0]).toBe(sequences[1]);
+    expect(sequences[1]).toBe(sequences[2]);
+    const unique = [...new Set(sequences)];
+    expect(unique).toEqual([...unique].sort((a, b) => a - b));
+    expect(hook.hits.length).toBe(unique.length + 2);
+    const kinds = [...new Map(hook.hits.map((h) => [h.headers['a2a-sequence'], h.body])).values()].map(
+      (b) => Object.keys(b)[0],
+    );
+    expect(kinds).toEqual(['task', 'statusUpdate', 'artifactUpdate', 'statusUpdate']);
+    for (const h of hook.hits) {
+      expect(h.headers.authorization).toBe('Bearer secret');
+      expect(h.headers['x-a2a-notification-token']).toBe('opaque');
+      expect(h.headers['content-type']).toBe('application/a2a+json');
+    }
+  });
+
+  it('a config given with SendMessage gets every event of a new task', async () => {
+    const node = await startGatewayNode();
+    await startAgent(node, 'echo');
+    const hook = await webhook((_n, res) => res.writeHead(204).end());
+    const r = await rpc(`${node.httpUrl}/agents/echo/a2a`, 'SendMessage', {
+      message: userMessage('hello'),
+      configuration: { taskPushNotificationConfig: { url: hook.url } },
+    });
+    expect((r.body.result as { task: { status: { state: string } } }).task.status.state).toBe(
+      'TASK_STATE_COMPLETED',
+    );
+    await eventually(() => expect(hook.hits).toHaveLength(4));
+    expect(hook.hits.map((h) => stateOf(h.body) ?? 'artifact')).toEqual([
+      'TASK_STATE_SUBMITTED',
+      'TASK_STATE_WORKING',
+      'artifact',
+      'TASK_STATE_COMPLETED',
+    ]);
+    expect(hook.hits[0]?.headers.authorization).toBeUndefined();
+  });
+
+  it('a v0.3 config receives the v0.3 task', async () => {
+    const node = await startGatewayNode();
+    await startAgent(node, 'echo');
+    const hook = await webhook((_n, res) => res.writeHead(200).end());
+    await rpc(
+      `${node.httpUrl}/agents/echo/a2a`,
+      'message/send',
+      {
+        message: { kind: 'message', messageId: 'm1', role: 'user', parts: [{ kind: 'text', text: 'hello' }] },
+        configuration: {
+          pushNotificationConfig: {
+            url: hook.url,
+            authentication: { schemes: ['Basic'], credentials: 'eA==' },
+          },
+        },
+      },
+      {},
+    );
+    await eventually(() =>
+      expect(hook.hits.at(-1)?.body).toMatchObject({ kind: 'task', status: { state: 'completed' } }),
+    );
+    expect(hook.hits[0]?.headers.authorization).toBe('Basic eA==');
+  });
+
+  it('refuses webhooks on private or loopback addresses unless allow-listed', async () => {
+    const node = await startGatewayNode({ a2a: {} });
+    await startAgent(node, 'echo');
+    const url = `${node.httpUrl}/agents/echo/a2a`;
+    const first = await rpc(url, 'SendMessage', { message: userMessage('ask me') });
+    const taskId = (first.body.result as { task: { id: string } }).task.id;
+    for (const hook of [
+      'http://127.0.0.1:9/hook',
+      'http://localhost:9/hook',
+      'http://10.1.2.3/hook',
+      'http://192.168.1.1/hook',
+      'http://169.254.169.254/latest/meta-data',
+      'http://[::1]:9/hook',
+      'http://[fd00::1]/hook',
+    ]) {
+      const r = await rpc(url, 'CreateTaskPushNotificationConfig', { taskId, url: hook });
+      const error = r.body.error as { code: number; message: string };
+      expect(error?.code, hook).toBe(-32602);
+      expect(error.message, hook).toMatch(/private or loopback|cannot resolve/);
+    }
+    const r = await rpc(url, 'CreateTaskPushNotificationConfig', { taskId, url: 'file:///etc/passwd' });
+    expect((r.body.error as { code: number }).code).toBe(-32602);
+  });
+
+  it('classifies addresses', () => {
+    for (const a of [
+      '127.0.0.1',
+      '10.0.0.1',
+      '172.16.5.4',
+      '192.168.0.1',
+      '169.254.1.1',
+      '0.0.0.0',
+      '::1',
+      'fe80::1',
+      'fc00::2',
+      '::ffff:127.0.0.1',
+      '100.64.0.1',
+    ]) {
+      expect(isPrivateAddress(a), a).toBe(true);
+    }
+    for (const a of ['8.8.8.8', '1.1.1.1', '2606:4700::1111', '172.32.0.1'])
+      expect(isPrivateAddress(a), a).toBe(false);
+  });
+});
