@@ -131,6 +131,9 @@ export class HttpSessionConnection implements FrameConnection {
   #pendingBytes = 0;
   #retainedBytes = 0;
   #stream: SseStream | undefined;
+  /** Bytes written to the stream during this turn of the event loop. */
+  #turnBytes = 0;
+  #turnReset = false;
   #detachTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(options: HttpSessionOptions) {
@@ -215,7 +218,9 @@ export class HttpSessionConnection implements FrameConnection {
   #enqueue(text: string): void {
     const bytes = Buffer.byteLength(text);
     const stream = this.#stream;
-    const backlog = stream ? stream.backlogBytes : this.#pendingBytes;
+    // HTTP/2 hands written bytes to the socket asynchronously: what was written during this turn has
+    // not had its chance yet. Only what is still buffered from earlier turns is the agent's backlog.
+    const backlog = stream ? Math.max(0, stream.backlogBytes - this.#turnBytes) : this.#pendingBytes;
     if (backlog + bytes > this.#o.maxQueueBytes) {
       this.#o.onSlowConsumer?.();
       this.close(CloseCode.SlowConsumer, 'slow consumer');
@@ -225,6 +230,7 @@ export class HttpSessionConnection implements FrameConnection {
     this.#events.push(event);
     if (stream) {
       stream.event(event.seq, text);
+      this.#countTurn(bytes);
       this.#sentSeq = event.seq;
       this.#retainedBytes += bytes;
       this.#trim();
@@ -264,6 +270,7 @@ export class HttpSessionConnection implements FrameConnection {
     for (const event of this.#events) {
       if (event.seq < from) continue;
       stream.event(event.seq, event.text);
+      this.#countTurn(event.bytes);
       if (event.seq > this.#sentSeq) {
         this.#sentSeq = event.seq;
         this.#pendingBytes -= event.bytes;
@@ -328,6 +335,16 @@ export class HttpSessionConnection implements FrameConnection {
       drop++;
     }
     if (drop > 0) this.#events.splice(0, drop);
+  }
+
+  #countTurn(bytes: number): void {
+    this.#turnBytes += bytes;
+    if (this.#turnReset) return;
+    this.#turnReset = true;
+    setImmediate(() => {
+      this.#turnBytes = 0;
+      this.#turnReset = false;
+    });
   }
 
   #armDetachTimer(): void {

@@ -34,6 +34,8 @@ export interface RawStream {
   readonly ended: Promise<void>;
   /** Resets the stream from the agent's side. */
   close(): void;
+  /** Stops reading (the HTTP/2 flow-control window then fills up). */
+  pause(): void;
 }
 
 /** A frame-level HTTP/2 client: one connection, any request, SSE streams recorded. */
@@ -147,7 +149,7 @@ function readSse(req: ClientHttp2Stream): RawStream {
   });
   req.on('error', () => {});
   const ended = new Promise<void>((resolve) => req.on('close', () => resolve()));
-  return { status, events, comments, ended, close: () => req.close() };
+  return { status, events, comments, ended, close: () => req.close(), pause: () => req.pause() };
 }
 
 /** The JSON-RPC messages carried by a stream's default events. */

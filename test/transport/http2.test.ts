@@ -430,6 +430,42 @@ describe('HTTP session transport', () => {
     expect((await h.rpc(ping(), writer)).status).toBe(200);
   });
 
+  it('closes a session whose attached stream stops reading (4008), and no one else', async () => {
+    const node = await startNode({ maxQueueBytes: 16 * 1024 });
+    const h = rawH2(node.httpUrl);
+    const stalled = await h.hello('stalled');
+    const writer = await h.hello('writer');
+    h.stream(writer);
+    const stuck = h.stream(stalled);
+    expect(await stuck.status).toBe(200);
+    stuck.pause();
+    const start = await h.rpc(
+      { jsonrpc: '2.0', id: 1, method: 'collaboration/start', params: { topic: 'stall' } },
+      writer,
+    );
+    const { collaborationId } = (start.json as { result: { collaborationId: string } }).result;
+    const join = { jsonrpc: '2.0', id: 2, method: 'collaboration/join', params: { collaborationId } };
+    await h.rpc(join, writer);
+    await h.rpc(join, stalled);
+    // Beyond the HTTP/2 flow-control window and maxQueueBytes, one event per turn.
+    for (let k = 0; k < 200 && node.stats().slowConsumerCloses === 0; k++) {
+      await h.rpc(
+        {
+          jsonrpc: '2.0',
+          id: 3,
+          method: 'collaboration/share',
+          params: { collaborationId, content: 'w'.repeat(1000) },
+        },
+        writer,
+      );
+    }
+    expect(node.stats().slowConsumerCloses).toBe(1);
+    const after = await h.rpc(ping(), stalled);
+    expect(after.status).toBe(404);
+    expect(errorOf(after).data).toMatchObject({ closeCode: 4008 });
+    expect((await h.rpc(ping(), writer)).status).toBe(200);
+  });
+
   it('pings attached streams and closes a session whose stream stays away, ending its presence', async () => {
     const node = await startNode({ heartbeatMs: 100 });
     const h = rawH2(node.httpUrl);
