@@ -132,7 +132,8 @@ describe('MeshClient over HTTP/2', () => {
     await Promise.all([alice.connect(), bob.connect()]);
     const errors: string[] = [];
     void (async () => {
-      for await (const s of alice.status()) if (s.type === 'reconnecting') errors.push(String(s.error?.message));
+      for await (const s of alice.status())
+        if (s.type === 'reconnecting') errors.push(String(s.error?.message));
     })();
     const first = alice.sessionId;
     const { collaborationId } = await bob.startCollaboration({ topic: 'lost', state: { n: 0 } });
