@@ -1,0 +1,87 @@
+import { Message, TaskState } from '@a2a-js/sdk';
+import { ClientFactory } from '@a2a-js/sdk/client';
+import { describe, expect, it } from 'vitest';
+import { startNatsNode } from '../helpers/natsNode.js';
+import { startNatsServer } from '../helpers/natsServer.js';
+import { eventually } from '../helpers/node.js';
+import { rpc, sse, startAgent, userMessage } from './helpers.js';
+
+function msg(text: string) {
+  return Message.fromJSON({ messageId: crypto.randomUUID(), role: 'ROLE_USER', parts: [{ text }] });
+}
+
+describe('A2A tasks across nodes (NATS bus)', () => {
+  it('a task created through node A is read, listed, resubscribed and canceled through node B', async () => {
+    const nats = await startNatsServer();
+    const a = await startNatsNode(nats.url, 'node-a');
+    const b = await startNatsNode(nats.url, 'node-b');
+    // The agent is connected to node A only.
+    await startAgent(a, 'worker');
+    const viaA = await new ClientFactory().createFromUrl(`${a.httpUrl}/agents/worker/`);
+    await eventually(async () => {
+      const res = await fetch(`${b.httpUrl}/agents/worker/.well-known/agent-card.json`);
+      expect(res.status).toBe(200);
+    });
+    const viaB = await new ClientFactory().createFromUrl(`${b.httpUrl}/agents/worker/`);
+    expect((await viaB.getAgentCard()).supportedInterfaces[0]?.url).toBe(`${b.httpUrl}/agents/worker/a2a`);
+
+    const done = await viaA.sendMessage({ message: msg('hello from A') } as never);
+    if (!('id' in done)) throw new Error('expected a task');
+    const read = await viaB.getTask({ id: done.id } as never);
+    expect(read.status?.state).toBe(TaskState.TASK_STATE_COMPLETED);
+    expect(read.artifacts).toHaveLength(1);
+
+    const slow = await viaA.sendMessage({ message: msg('slow one'), configuration: { returnImmediately: true } } as never);
+    if (!('id' in slow)) throw new Error('expected a task');
+    const listed = await viaB.listTasks({ pageSize: 10, pageToken: '', status: 0 } as never);
+    expect(listed.tasks.map((t) => t.id).sort()).toEqual([done.id, slow.id].sort());
+
+    const seen: string[] = [];
+    const reading = (async () => {
+      for await (const ev of viaB.resubscribeTask({ id: slow.id } as never)) {
+        const p = ev.payload!;
+        seen.push(p.$case === 'statusUpdate' ? `status:${p.value.status!.state}` : p.$case);
+      }
+    })();
+    await eventually(() => expect(seen[0]).toBe('task'));
+    // Cancel through B: B asks the agent (on A) over the bus.
+    const canceled = await viaB.cancelTask({ id: slow.id } as never);
+    expect(canceled.status?.state).toBe(TaskState.TASK_STATE_CANCELED);
+    await reading;
+    expect(seen.at(-1)).toBe(`status:${TaskState.TASK_STATE_CANCELED}`);
+  });
+
+  it('a stream through B starts a task on an agent at A; a reconnecting client replays from its last sequence at A', async () => {
+    const nats = await startNatsServer();
+    const a = await startNatsNode(nats.url, 'node-a');
+    const b = await startNatsNode(nats.url, 'node-b');
+    await startAgent(a, 'worker');
+    await eventually(async () => {
+      const r = await rpc(`${b.httpUrl}/agents/worker/a2a`, 'ListTasks', {});
+      expect(r.body.result).toBeDefined();
+    });
+    const res = await fetch(`${b.httpUrl}/agents/worker/a2a`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'a2a-version': '1.0', accept: 'text/event-stream' },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 7,
+        method: 'SendStreamingMessage',
+        params: { message: userMessage('chunks please') },
+      }),
+    });
+    const events = await sse(res);
+    const ids = events.map((e) => Number(e.id));
+    expect(ids).toEqual([...ids].sort((x, y) => x - y));
+    const taskId = ((events[0]?.data.result as { task: { id: string } }).task as { id: string }).id;
+    // A client that saw the first two events reconnects to the other node and misses nothing.
+    const resumed = await fetch(`${a.httpUrl}/agents/worker/a2a`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'a2a-version': '1.0', 'last-event-id': String(ids[1]) },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 8, method: 'SubscribeToTask', params: { id: taskId } }),
+    });
+    const rest = await sse(resumed);
+    expect(rest.map((e) => Number(e.id))).toEqual(ids.slice(2));
+    expect(rest.map((e) => e.data.result)).toEqual(events.slice(2).map((e) => e.data.result));
+  });
+});
