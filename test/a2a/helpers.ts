@@ -12,7 +12,9 @@ export function startGatewayNode(options: MeshNodeOptions = {}): Promise<MeshNod
 }
 
 /** Text of the first text part of a message-like JSON value. */
-export function textOf(m: { parts?: readonly { text?: string }[] } | undefined): string | undefined {
+export function textOf(
+  m: { parts?: readonly { text?: string | undefined }[] } | undefined,
+): string | undefined {
   return m?.parts?.find((p) => p.text !== undefined)?.text;
 }
 

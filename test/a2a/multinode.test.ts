@@ -31,7 +31,10 @@ describe('A2A tasks across nodes (NATS bus)', () => {
     expect(read.status?.state).toBe(TaskState.TASK_STATE_COMPLETED);
     expect(read.artifacts).toHaveLength(1);
 
-    const slow = await viaA.sendMessage({ message: msg('slow one'), configuration: { returnImmediately: true } } as never);
+    const slow = await viaA.sendMessage({
+      message: msg('slow one'),
+      configuration: { returnImmediately: true },
+    } as never);
     if (!('id' in slow)) throw new Error('expected a task');
     const listed = await viaB.listTasks({ pageSize: 10, pageToken: '', status: 0 } as never);
     expect(listed.tasks.map((t) => t.id).sort()).toEqual([done.id, slow.id].sort());

@@ -2,6 +2,7 @@ import {
   ListTaskPushNotificationConfigsRequest,
   ListTasksRequest,
   Message,
+  type Part,
   Role,
   TaskState,
 } from '@a2a-js/sdk';
@@ -15,9 +16,7 @@ function msg(text: string, extra: Record<string, unknown> = {}) {
   return Message.fromJSON({ messageId: crypto.randomUUID(), role: 'ROLE_USER', parts: [{ text }], ...extra });
 }
 
-function partText(
-  m: { parts: { content?: { $case: string; value: unknown } }[] } | undefined,
-): string | undefined {
+function partText(m: { parts: Part[] } | undefined): string | undefined {
   const c = m?.parts[0]?.content;
   return c?.$case === 'text' ? (c.value as string) : undefined;
 }
