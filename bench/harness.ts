@@ -92,6 +92,7 @@ async function runScenario(
     id: scenario.id,
     title: scenario.title,
     quick,
+    profiled: profile,
     startedAt: started.toISOString(),
     machine,
   };

@@ -86,6 +86,8 @@ export interface ScenarioResult {
   /** Why the scenario did not run (unavailable) or what stopped it (failed). */
   reason?: string;
   quick: boolean;
+  /** True when the mesh nodes were CPU-profiled during the run (figures are then lower). */
+  profiled: boolean;
   startedAt: string;
   durationMs: number;
   machine: MachineInfo;
