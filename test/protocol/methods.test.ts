@@ -141,6 +141,21 @@ const cases: Record<MethodName, { valid: unknown[]; invalid: unknown[] }> = {
   'collaboration/list': { valid: [undefined, {}, { mine: true }], invalid: [{ mine: 'yes' }, 'mine'] },
   'collaboration/leave': { valid: [{ collaborationId: 'c1' }], invalid: [{ collaborationId: 7 }] },
   'collaboration/end': { valid: [{ collaborationId: 'c1' }], invalid: [{ collaborationId: '-c' }] },
+  'collaboration/invite': {
+    valid: [
+      { collaborationId: 'c1', agentId: 'bob' },
+      { collaborationId: 'c1', agentId: 'bob', role: 'observer' },
+    ],
+    invalid: [
+      { collaborationId: 'c1' },
+      { collaborationId: 'c1', agentId: 'bob', role: 'owner' },
+      { collaborationId: 'c1', agentId: 'bob', role: 'admin' },
+    ],
+  },
+  'collaboration/remove': {
+    valid: [{ collaborationId: 'c1', agentId: 'bob' }],
+    invalid: [{ collaborationId: 'c1' }, { collaborationId: 'c1', agentId: '_x' }],
+  },
   'conversation/start': {
     valid: [
       { to: { agentId: 'writer' }, message: msg },
@@ -312,10 +327,10 @@ describe('Methods params schemas', () => {
     expect(deliver.result.safeParse({ reply: msg }).success).toBe(false);
   });
 
-  it('collaboration/event: offsets start at 1 and the type is one of the seven', () => {
+  it('collaboration/event: offsets start at 1 and the type is one of the eight', () => {
     const ev = { collaborationId: 'c', epoch: 'e', offset: 1, type: 'started', from: 'a', at: 1, data: {} };
     expect(CollabEventSchema.safeParse(ev).success).toBe(true);
-    for (const type of ['shared', 'state', 'joined', 'left', 'presence', 'ended'])
+    for (const type of ['shared', 'state', 'joined', 'left', 'role', 'presence', 'ended'])
       expect(CollabEventSchema.safeParse({ ...ev, type }).success).toBe(true);
     expect(CollabEventSchema.safeParse({ ...ev, offset: 0 }).success).toBe(false);
     expect(CollabEventSchema.safeParse({ ...ev, type: 'patched' }).success).toBe(false);

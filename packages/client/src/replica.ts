@@ -164,6 +164,14 @@ export class CollabReplica {
         }
         return;
       }
+      case 'role': {
+        if (typeof data.agentId !== 'string') return;
+        const role = asRole(data.role);
+        if (!role) return;
+        const prev = this.#members.get(data.agentId);
+        this.#setMember(prev ? { ...prev, role } : { agentId: data.agentId, role, online: false });
+        return;
+      }
       case 'presence': {
         if (typeof data.agentId !== 'string') return;
         const prev = this.#members.get(data.agentId);

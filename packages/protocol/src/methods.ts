@@ -144,6 +144,18 @@ export const CollabPresenceParamsSchema = z.object({
 });
 export type CollabPresenceParams = z.input<typeof CollabPresenceParamsSchema>;
 
+/** `collaboration/invite`: make `agentId` a member with `role` (default `member`), or change its role. */
+export const CollabInviteParamsSchema = z.object({
+  collaborationId: IdSchema,
+  agentId: IdSchema,
+  role: RoleNameSchema.exclude(['owner']).optional(),
+});
+export type CollabInviteParams = z.input<typeof CollabInviteParamsSchema>;
+
+/** `collaboration/remove`: take `agentId` out; its streams stop at once and it may not rejoin until invited. */
+export const CollabRemoveParamsSchema = z.object({ collaborationId: IdSchema, agentId: IdSchema });
+export type CollabRemoveParams = z.input<typeof CollabRemoveParamsSchema>;
+
 export const CollabInfoSchema = z.object({
   collaborationId: IdSchema,
   topic: z.string(),
@@ -180,8 +192,17 @@ export const CollabSummarySchema = z.object({
 export type CollabSummary = z.infer<typeof CollabSummarySchema>;
 export const CollabListResultSchema = z.object({ collaborations: z.array(CollabSummarySchema) });
 
-/** Event types; `started` is always offset 1. */
-export const EventTypeSchema = z.enum(['started', 'shared', 'state', 'joined', 'left', 'presence', 'ended']);
+/** Event types; `started` is always offset 1. `role`: a member was invited or its role changed. */
+export const EventTypeSchema = z.enum([
+  'started',
+  'shared',
+  'state',
+  'joined',
+  'left',
+  'role',
+  'presence',
+  'ended',
+]);
 export type EventType = z.infer<typeof EventTypeSchema>;
 
 /** Why a member left: it called leave, its last session dropped, it was removed, or its node died. */
@@ -322,6 +343,8 @@ export const Methods = {
   'collaboration/list': { params: CollabListParamsSchema, result: CollabListResultSchema },
   'collaboration/leave': { params: CollabRefParamsSchema, result: OffsetResultSchema },
   'collaboration/end': { params: CollabRefParamsSchema, result: OffsetResultSchema },
+  'collaboration/invite': { params: CollabInviteParamsSchema, result: OffsetResultSchema },
+  'collaboration/remove': { params: CollabRemoveParamsSchema, result: OffsetResultSchema },
   'conversation/start': { params: ConvStartParamsSchema, result: ConvStartResultSchema },
   'conversation/continue': { params: ConvContinueParamsSchema, result: ConvContinueResultSchema },
   'conversation/end': { params: ConvRefParamsSchema, result: EmptyResultSchema },
