@@ -1,0 +1,41 @@
+import type { Codec, FrameConnection } from '@a2a-mesh/protocol';
+import type { SessionMeter } from './rateLimiter.js';
+
+/**
+ * A FrameConnection that charges every inbound frame to a session meter before anyone decodes it, and
+ * closes the connection with `onAbuse` once the meter says the byte flood went on too long.
+ */
+export class MeteredConnection implements FrameConnection {
+  readonly codec: Codec;
+
+  constructor(
+    readonly inner: FrameConnection,
+    readonly meter: SessionMeter,
+    readonly onAbuse: (conn: MeteredConnection) => void,
+  ) {
+    this.codec = inner.codec;
+  }
+
+  send(frame: string | Uint8Array): void {
+    this.inner.send(frame);
+  }
+
+  close(code?: number, reason?: string): void {
+    this.inner.close(code, reason);
+  }
+
+  onFrame(listener: (frame: string | Uint8Array) => void): void {
+    this.inner.onFrame((frame) => {
+      const bytes = typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength;
+      if (!this.meter.frame(bytes)) {
+        this.onAbuse(this);
+        return;
+      }
+      listener(frame);
+    });
+  }
+
+  onClose(listener: (code: number, reason: string) => void): void {
+    this.inner.onClose(listener);
+  }
+}
