@@ -16,10 +16,17 @@ import {
 } from '@a2a-mesh/protocol';
 import type { Logger } from 'pino';
 import { A2AGateway, type A2AGatewayOptions } from './a2a/gateway.js';
+import { type AuditOptions, createAuditLog } from './audit/auditLog.js';
+import { type AuthConfig, type Authenticator, createAuthenticator } from './auth/authenticator.js';
+import { isLoopbackHost } from './auth/bearer.js';
+import { SecurityGate, type TransportAuth } from './auth/gate.js';
 import type { Bus } from './bus/bus.js';
 import { EmbeddedBus } from './bus/embedded.js';
+import { type QuotaOptions, quotaDefaults } from './limits/quotas.js';
+import { RateLimiter, type RateLimitOptions, rateLimitDefaults } from './limits/rateLimiter.js';
 import { createLogger } from './log.js';
 import { NodeMetrics } from './ops/metrics.js';
+import { AccessPolicy, type PolicyOptions } from './policy/accessPolicy.js';
 import { Dispatcher } from './rpc/dispatcher.js';
 import { CollaborationService } from './services/collaboration.js';
 import { ConversationService } from './services/conversation.js';
@@ -70,6 +77,23 @@ export interface MeshNodeOptions {
   tls?: MeshNodeTls;
   /** A2A gateway settings: public URL in cards, webhook allow-list and retries. */
   a2a?: A2AGatewayOptions;
+  /**
+   * How agents prove who they are (default `{ mode: 'none' }`: agents name themselves, for development).
+   * With `apikey` or `jwt` the agent id comes from the credential.
+   */
+  auth?: AuthConfig | Authenticator;
+  /** Allow auth `none` on a non-loopback host (default false: the node refuses to start there). */
+  insecureNoAuth?: boolean;
+  /** Rate limits (token buckets). Default: on with defaults when auth is required, off with `none`. */
+  rateLimits?: Partial<RateLimitOptions> | boolean;
+  /** Sessions per agent per node (default 64), members per collaboration (default 1000). */
+  quotas?: Partial<QuotaOptions>;
+  /** Access rules that come from configuration (topic permissions when a credential has no claim). */
+  policy?: PolicyOptions;
+  /** The audit trail (default: the node's logger with `component: "audit"`); false: none. */
+  audit?: AuditOptions | false;
+  /** Sessions must complete `mesh/hello` within this, when auth is required (default 10000; 0: no limit). */
+  helloTimeoutMs?: number;
 }
 
 /** PEM files for a node's TLS port. */
@@ -127,11 +151,31 @@ class MeshNodeImpl implements MeshNode, SessionHost {
   readonly bus: Bus;
   readonly logger: Logger;
   readonly #ownsBus: boolean;
-  readonly #opts: Required<Omit<MeshNodeOptions, 'bus' | 'logger' | 'nodeId' | 'tls' | 'a2a'>>;
+  readonly #opts: Required<
+    Omit<
+      MeshNodeOptions,
+      | 'bus'
+      | 'logger'
+      | 'nodeId'
+      | 'tls'
+      | 'a2a'
+      | 'auth'
+      | 'insecureNoAuth'
+      | 'rateLimits'
+      | 'quotas'
+      | 'policy'
+      | 'audit'
+      | 'helloTimeoutMs'
+    >
+  >;
+  readonly #security: MeshNodeOptions;
+  #gate!: SecurityGate;
+  #limiter: RateLimiter | undefined;
+  readonly #helloing = new WeakSet<Session>();
   readonly #a2aOptions: A2AGatewayOptions;
   #a2a: A2AGateway | undefined;
   readonly #tls: MeshNodeTls | undefined;
-  readonly #dispatcher = new Dispatcher();
+  readonly #dispatcher = new Dispatcher({ admit: (s, m, ctx) => this.#gate.admit(s, m, ctx) });
   readonly #sessions = new Map<string, Session>();
   #ws: WebSocketTransport | undefined;
   #http2: Http2Transport | undefined;
@@ -175,6 +219,8 @@ class MeshNodeImpl implements MeshNode, SessionHost {
     };
     this.#tls = options.tls;
     this.#a2aOptions = options.a2a ?? {};
+    this.#security = options;
+    this.#checkExposure(options);
     this.#closedResult = new Promise((resolve) => {
       this.#resolveClosed = resolve;
     });
@@ -194,8 +240,55 @@ class MeshNodeImpl implements MeshNode, SessionHost {
     return this.#port;
   }
 
+  /** Refuses auth `none` on a non-loopback interface unless `insecureNoAuth` says so (then warns loudly). */
+  #checkExposure(options: MeshNodeOptions): void {
+    if (!this.#opts.listen || isLoopbackHost(this.#opts.host)) return;
+    const auth = options.auth;
+    const required = auth === undefined ? false : 'required' in auth ? auth.required : auth.mode !== 'none';
+    if (required) return;
+    if (!options.insecureNoAuth) {
+      throw new MeshError(
+        'bad_config',
+        `refusing to listen on ${this.#opts.host} without authentication: set auth (apikey or jwt), ` +
+          'listen on 127.0.0.1, or pass insecureNoAuth (--insecure-no-auth) to accept the risk',
+      );
+    }
+    this.logger.warn(
+      { host: this.#opts.host },
+      'INSECURE: listening on a non-loopback interface WITHOUT AUTHENTICATION; any process that reaches ' +
+        'this port can act as any agent. Use --auth apikey|jwt outside a trusted network.',
+    );
+  }
+
+  async #startSecurity(): Promise<AccessPolicy> {
+    const o = this.#security;
+    const authenticator =
+      o.auth !== undefined && 'authenticate' in o.auth ? o.auth : await createAuthenticator(o.auth);
+    const audit = createAuditLog(o.audit, this.logger, this.nodeId);
+    const limitsOn = o.rateLimits === undefined ? authenticator.required : o.rateLimits !== false;
+    if (limitsOn) {
+      const given = typeof o.rateLimits === 'object' ? o.rateLimits : {};
+      this.#limiter = new RateLimiter(rateLimitDefaults(this.#opts.maxMessageBytes, given));
+    }
+    const jwtSkew =
+      o.auth !== undefined && 'mode' in o.auth && o.auth.mode === 'jwt' ? o.auth.clockSkewMs : undefined;
+    this.#gate = new SecurityGate({
+      authenticator,
+      audit,
+      limiter: this.#limiter,
+      quotas: quotaDefaults(o.quotas),
+      helloTimeoutMs: o.helloTimeoutMs ?? 10_000,
+      expiryGraceMs: jwtSkew ?? 30_000,
+      logger: this.logger,
+    });
+    if (authenticator.required)
+      this.logger.info({ auth: authenticator.method, rateLimits: limitsOn }, 'authentication on');
+    return new AccessPolicy(o.policy ?? {}, audit);
+  }
+
   async start(): Promise<void> {
     const log = this.logger;
+    const policy = await this.#startSecurity();
     this.#agents = new AgentRegistry(this.bus, log);
     this.#metrics = new NodeMetrics(this.nodeId, {
       connections: () => this.#sessions.size,
@@ -215,8 +308,10 @@ class MeshNodeImpl implements MeshNode, SessionHost {
         idleReplicaMs: 30_000,
         nodeId: this.nodeId,
         presenceTtlMs: this.#opts.presenceTtlMs,
+        maxMembers: quotaDefaults(this.#security.quotas).maxMembersPerCollaboration,
       },
       log,
+      { policy, audit: this.#gate.audit },
       (ev) => {
         metrics.eventsIn.inc();
         metrics.fanoutLatency.observe(Math.max(0, Date.now() - ev.event.at) / 1000);
@@ -229,13 +324,14 @@ class MeshNodeImpl implements MeshNode, SessionHost {
       { presenceTtlMs: this.#opts.presenceTtlMs },
       log,
     );
-    this.#topics = new TopicService(this.bus, this.#opts.maxSubscriptions, log);
+    this.#topics = new TopicService(this.bus, this.#opts.maxSubscriptions, log, policy);
     const conversations = await ConversationService.create(
       this.bus,
       this.#directory,
       this.#agents,
       this.#opts.requestTimeoutMs,
       log,
+      policy,
     );
 
     const d = this.#dispatcher;
@@ -273,7 +369,9 @@ class MeshNodeImpl implements MeshNode, SessionHost {
       onSlowConsumer: () => {
         this.#slowConsumerCloses++;
       },
-      onConnection: (conn, info) => this.#accept(conn, info.remoteAddress, 'websocket'),
+      onConnection: (conn, info) => this.#accept(conn, info.remoteAddress, 'websocket', info.auth),
+      admitConnection: (ip) => this.#gate.admitConnection(ip),
+      checkCredential: (header) => this.#gate.checkHeader(header),
     });
     this.#http2 = new Http2Transport({
       maxMessageBytes: this.#opts.maxMessageBytes,
@@ -351,12 +449,22 @@ class MeshNodeImpl implements MeshNode, SessionHost {
     conn: FrameConnection,
     remoteAddress: string,
     transport: 'websocket' | 'memory' | 'http2',
-  ): Session {
+    auth: TransportAuth = { type: 'none' },
+  ): Session | undefined {
+    if (auth.type === 'failed') {
+      this.#gate.authFailed(auth.error, transport, remoteAddress);
+      conn.close(CloseCode.Unauthenticated, `unauthenticated: ${auth.error.failure}`);
+      return undefined;
+    }
     if (this.#draining || this.#closing) {
       conn.close(CloseCode.NodeDraining, 'node draining');
     }
-    const session = new Session(
-      conn,
+    let session: Session | undefined;
+    const metered = this.#gate.meter(conn, remoteAddress, () => {
+      if (session) this.#gate.abuse(session);
+    });
+    session = new Session(
+      metered.conn,
       {
         maxMessageBytes: this.#opts.maxMessageBytes,
         requestTimeoutMs: this.#opts.requestTimeoutMs,
@@ -366,6 +474,7 @@ class MeshNodeImpl implements MeshNode, SessionHost {
       this,
       this.logger,
     );
+    this.#gate.opened(session, metered.meter, auth.type === 'ok' ? auth.principal : undefined);
     this.#sessions.set(session.id, session);
     return session;
   }
@@ -398,11 +507,27 @@ class MeshNodeImpl implements MeshNode, SessionHost {
 
   async #hello(
     session: Session,
-    p: { agentId?: string | undefined; card?: AgentCard | undefined; resume?: string | undefined },
+    p: {
+      agentId?: string | undefined;
+      card?: AgentCard | undefined;
+      resume?: string | undefined;
+      token?: string | undefined;
+    },
   ) {
-    if (session.agentId !== undefined)
+    if (session.agentId !== undefined || this.#helloing.has(session))
       throw RpcError.of('InvalidRequest', 'mesh/hello was already called on this session');
-    const agentId = p.agentId ?? `agent-${newId(12)}`;
+    this.#helloing.add(session);
+    let agentId: string;
+    try {
+      agentId = await this.#gate.hello(
+        session,
+        p,
+        (id) => this.#agents.sessionsOf(id).filter((s) => !s.closed && s.id !== p.resume).length,
+      );
+    } finally {
+      this.#helloing.delete(session);
+    }
+    if (session.closed) throw RpcError.of('Unavailable', 'session closed');
     let resumed = false;
     if (p.resume) {
       const old = this.#sessions.get(p.resume);
@@ -420,6 +545,7 @@ class MeshNodeImpl implements MeshNode, SessionHost {
       session.agentId = undefined;
       throw error;
     }
+    this.#gate.bound(session);
     session.log.info({ agentId, transport: session.options.transport, resumed }, 'agent connected');
     return {
       agentId,
@@ -439,6 +565,7 @@ class MeshNodeImpl implements MeshNode, SessionHost {
 
   sessionClosed(session: Session, code: number, reason: string): void {
     this.#sessions.delete(session.id);
+    this.#gate.closed(session);
     this.#collab.sessionClosed(session);
     void this.#topics.sessionClosed(session);
     const agentId = session.agentId;
@@ -501,6 +628,7 @@ class MeshNodeImpl implements MeshNode, SessionHost {
       await this.#topics.close();
       await this.#directory.close();
       if (this.#ownsBus) await this.bus.close();
+      this.#limiter?.close();
       this.logger.info('mesh node closed');
     } catch (error) {
       failure = error instanceof Error ? error : new Error(String(error));

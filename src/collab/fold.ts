@@ -40,6 +40,8 @@ export interface CollabState {
   board: Json;
   stateOffset: number;
   members: Map<string, MemberState>;
+  /** Agents removed by an owner or moderator and not invited since: they may not join or read. */
+  removed: Set<string>;
   ended: boolean;
   /** `${agentId}\u0000${key}` → offset of the share that used it; insertion-ordered by log order. */
   idempotency: Map<string, { offset: number; at: number }>;
@@ -57,6 +59,7 @@ export function emptyState(): CollabState {
     board: {},
     stateOffset: 0,
     members: new Map(),
+    removed: new Set(),
     ended: false,
     idempotency: new Map(),
   };
@@ -149,14 +152,26 @@ export function applyRecord(state: CollabState, offset: number, record: LogRecor
     case 'left': {
       const agentId = String(data.agentId);
       const reason = data.reason as LeftReason;
-      if (reason === 'leave' || reason === 'removed') state.members.delete(agentId);
-      else {
+      if (reason === 'leave' || reason === 'removed') {
+        state.members.delete(agentId);
+        if (reason === 'removed') state.removed.add(agentId);
+      } else {
         const m = state.members.get(agentId);
         if (m) {
           m.online = false;
           delete m.status;
         }
       }
+      return;
+    }
+    case 'role': {
+      // An invite (not a member yet) or a role change; either way the agent is no longer removed.
+      const agentId = String(data.agentId);
+      const role = data.role as RoleName;
+      const m = state.members.get(agentId);
+      if (m) m.role = role;
+      else state.members.set(agentId, { role, online: false });
+      state.removed.delete(agentId);
       return;
     }
     case 'presence': {
@@ -184,9 +199,11 @@ export function memberList(state: CollabState): Member[] {
 }
 
 /** A plain-object copy of a state, for snapshots (maps as entry arrays). */
-export type SnapshotData = Omit<CollabState, 'members' | 'idempotency'> & {
+export type SnapshotData = Omit<CollabState, 'members' | 'idempotency' | 'removed'> & {
   members: [string, MemberState][];
   idempotency: [string, { offset: number; at: number }][];
+  /** Absent in snapshots written before removals existed. */
+  removed?: string[];
 };
 
 export function toSnapshot(state: CollabState): SnapshotData {
@@ -195,9 +212,15 @@ export function toSnapshot(state: CollabState): SnapshotData {
     board: structuredClone(state.board),
     members: [...state.members].map(([k, v]) => [k, { ...v }]),
     idempotency: [...state.idempotency].map(([k, v]) => [k, { ...v }]),
+    removed: [...state.removed],
   };
 }
 
 export function fromSnapshot(snap: SnapshotData): CollabState {
-  return { ...snap, members: new Map(snap.members), idempotency: new Map(snap.idempotency) };
+  return {
+    ...snap,
+    members: new Map(snap.members),
+    idempotency: new Map(snap.idempotency),
+    removed: new Set(snap.removed ?? []),
+  };
 }

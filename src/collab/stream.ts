@@ -107,5 +107,16 @@ export class MemberStream {
     this.#next = ev.offset + 1;
     this.counters.eventsSent++;
     this.sink.sendFrame(ev.frame(this.sink.codec));
+    // Nothing after the end, or after this agent left or was removed, reaches it: whatever the timing
+    // of the join that attached this stream.
+    if (endsStream(ev, this.agentId)) this.close();
   }
+}
+
+function endsStream(ev: FannedEvent, agentId: string): boolean {
+  const { type, data } = ev.event;
+  if (type === 'ended') return true;
+  if (type !== 'left') return false;
+  const d = data as { agentId?: unknown; reason?: unknown };
+  return d.agentId === agentId && (d.reason === 'removed' || d.reason === 'leave');
 }

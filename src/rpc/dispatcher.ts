@@ -6,6 +6,7 @@ import {
   RpcError,
 } from '@a2a-mesh/protocol';
 import type { z } from 'zod';
+import { ANONYMOUS, type Principal } from '../auth/principal.js';
 import type { Session } from '../sessions/session.js';
 
 /** What a method handler gets besides its params. */
@@ -13,6 +14,13 @@ export interface CallContext extends HandlerContext {
   readonly session: Session;
   /** The agent id bound by `mesh/hello`. */
   readonly agentId: string;
+  /** Who the session's credential says it is (anonymous when authentication is off). */
+  readonly principal: Principal;
+}
+
+/** Decides, before anything else, whether a call is admitted (rate limits); throws an RpcError if not. */
+export interface CallGuard {
+  admit(session: Session, method: string, ctx: HandlerContext): void;
 }
 
 /** A handler for `M`, receiving params already validated by the method's schema. */
@@ -27,6 +35,9 @@ type AnyHandler = (params: unknown, ctx: CallContext) => unknown;
 export class Dispatcher {
   readonly #handlers = new Map<string, AnyHandler>();
 
+  /** `guard` sees every call first, known method or not. */
+  constructor(readonly guard?: CallGuard) {}
+
   register<M extends MethodName>(method: M, handler: MethodHandler<M>): void {
     this.#handlers.set(method, handler as AnyHandler);
   }
@@ -37,6 +48,7 @@ export class Dispatcher {
 
   /** Validates and runs one call. Errors: -32601 unknown method, -32602 with `data.issues[].path`. */
   async dispatch(session: Session, method: string, params: unknown, ctx: HandlerContext): Promise<unknown> {
+    this.guard?.admit(session, method, ctx);
     const handler = this.#handlers.get(method);
     if (!handler || !Object.hasOwn(Methods, method)) {
       throw RpcError.of('MethodNotFound', `method not found: ${method.slice(0, 128)}`);
@@ -59,6 +71,11 @@ export class Dispatcher {
         },
       );
     }
-    return handler(parsed.data, { ...ctx, session, agentId: session.agentId ?? '' });
+    return handler(parsed.data, {
+      ...ctx,
+      session,
+      agentId: session.agentId ?? '',
+      principal: session.principal ?? ANONYMOUS,
+    });
   }
 }

@@ -10,10 +10,10 @@ import {
   RpcError,
 } from '@a2a-mesh/protocol';
 import type { Logger } from 'pino';
-import type { Bus, KvBucket } from '../bus/bus.js';
+import type { AuditLog } from '../audit/auditLog.js';
+import { type Bus, type KvBucket, KvConflictError } from '../bus/bus.js';
 import type { FannedEvent } from '../collab/events.js';
 import {
-  type CollabState,
   failingOperation,
   IDEMPOTENCY_WINDOW_MS,
   idempotencyKey,
@@ -24,6 +24,8 @@ import {
 } from '../collab/fold.js';
 import { CollabReplica, collabLog, type ReplicaOptions } from '../collab/replica.js';
 import type { MemberStream, StreamCounters } from '../collab/stream.js';
+import { quotaExceeded } from '../limits/quotas.js';
+import type { AccessPolicy } from '../policy/accessPolicy.js';
 import type { CallContext, Dispatcher } from '../rpc/dispatcher.js';
 import type { Session } from '../sessions/session.js';
 import { pack, unpack } from '../util/binary.js';
@@ -41,6 +43,14 @@ export interface CollaborationOptions extends ReplicaOptions {
   nodeId: string;
   /** Member presence TTL (ms): a crashed node's members are marked `node_lost` within about 1.5× this. */
   presenceTtlMs: number;
+  /** Most members (any role) in one collaboration (default 1000). */
+  maxMembers: number;
+}
+
+/** The access rules and the audit trail the service answers to. */
+export interface CollaborationSecurity {
+  policy: AccessPolicy;
+  audit: AuditLog;
 }
 
 interface CollabMeta {
@@ -49,10 +59,10 @@ interface CollabMeta {
   createdBy: string;
   createdAt: number;
   invited: string[];
+  /** Removed and not invited since (absent before removals existed). */
+  removed?: string[];
   ended: boolean;
 }
-
-const WRITERS: ReadonlySet<RoleName> = new Set(['owner', 'moderator', 'member']);
 
 /**
  * `collaboration/*`: start, join (exact replay or a fresh state, never partial), share (idempotent),
@@ -74,6 +84,7 @@ export class CollaborationService {
     readonly options: CollaborationOptions,
     readonly log: Logger,
     readonly onEvent: (ev: FannedEvent) => void,
+    readonly security: CollaborationSecurity,
   ) {
     this.#sweeper = setInterval(() => this.#sweep(), Math.max(1000, options.idleReplicaMs / 2));
     this.#sweeper.unref();
@@ -88,6 +99,7 @@ export class CollaborationService {
     bus: Bus,
     options: CollaborationOptions,
     log: Logger,
+    security: CollaborationSecurity,
     onEvent: (ev: FannedEvent) => void = () => {},
   ): Promise<CollaborationService> {
     const [snapshots, meta, presence] = await Promise.all([
@@ -95,7 +107,7 @@ export class CollaborationService {
       bus.kv('collabs'),
       TtlPresence.create(bus, 'members', options.nodeId, options.presenceTtlMs, log),
     ]);
-    return new CollaborationService(bus, snapshots, meta, presence, options, log, onEvent);
+    return new CollaborationService(bus, snapshots, meta, presence, options, log, onEvent, security);
   }
 
   register(d: Dispatcher): void {
@@ -109,6 +121,8 @@ export class CollaborationService {
     d.register('collaboration/list', (p, ctx) => this.list(p?.mine ?? false, ctx));
     d.register('collaboration/leave', (p, ctx) => this.leave(p.collaborationId, ctx));
     d.register('collaboration/end', (p, ctx) => this.end(p.collaborationId, ctx));
+    d.register('collaboration/invite', (p, ctx) => this.invite(p, ctx));
+    d.register('collaboration/remove', (p, ctx) => this.remove(p, ctx));
   }
 
   /** Open replicas (for metrics). */
@@ -178,6 +192,9 @@ export class CollaborationService {
         members.push({ agentId: m.agentId, role: m.role ?? 'member' });
       }
     }
+    if (members.length > this.options.maxMembers) {
+      throw this.#membersQuota(ctx.agentId);
+    }
     const data: StartedData = {
       topic: p.topic,
       visibility: p.visibility ?? 'public',
@@ -205,6 +222,12 @@ export class CollaborationService {
       await this.meta.put(id, pack(meta));
       const info = await this.bus.info(collabLog(id));
       this.log.info({ collaborationId: id, agentId: ctx.agentId, topic: p.topic }, 'collaboration started');
+      this.security.audit.record({
+        event: 'collaboration_started',
+        agentId: ctx.agentId,
+        collaborationId: id,
+        visibility: data.visibility,
+      });
       return { collaborationId: id, epoch: info.epoch, offset: 1 };
     } catch (error) {
       throw busError(error);
@@ -276,12 +299,10 @@ export class CollaborationService {
   #joinWrite(r: CollabReplica, id: string, agentId: string): Promise<RoleName> {
     return r.write<RoleName>((state) => {
       if (state.ended) throw ended(id);
+      const role = this.security.policy.checkJoin(state, agentId, id);
       const m = state.members.get(agentId);
-      if (!m && state.visibility === 'private') {
-        throw RpcError.of('Forbidden', `collaboration ${id} is private and ${agentId} is not invited`);
-      }
       if (m?.online) return { done: m.role };
-      const role = m?.role ?? 'member';
+      if (!m && state.members.size >= this.options.maxMembers) throw this.#membersQuota(agentId);
       return { record: record('joined', agentId, { agentId, role }), result: () => role };
     });
   }
@@ -299,13 +320,13 @@ export class CollaborationService {
     const data: Record<string, Json> = { content: p.content, kind: p.kind ?? 'message' };
     const key = p.idempotencyKey;
     if (key === undefined) {
-      this.#checkWriter(r.state, ctx.agentId, p.collaborationId);
+      this.security.policy.checkWrite(r.state, ctx.agentId, p.collaborationId, 'collaboration/share');
       return { offset: await r.append(record('shared', ctx.agentId, data)), duplicate: false };
     }
     data.idempotencyKey = key;
     const now = Date.now();
     return r.write<CollabShareResult>((state) => {
-      this.#checkWriter(state, ctx.agentId, p.collaborationId);
+      this.security.policy.checkWrite(state, ctx.agentId, p.collaborationId, 'collaboration/share');
       const seen = state.idempotency.get(idempotencyKey(ctx.agentId, key));
       if (seen && now - seen.at < IDEMPOTENCY_WINDOW_MS)
         return { done: { offset: seen.offset, duplicate: true } };
@@ -322,7 +343,7 @@ export class CollaborationService {
   ): Promise<OffsetResult> {
     const r = await this.#joined(p.collaborationId, ctx);
     return r.write<OffsetResult>((state) => {
-      this.#checkWriter(state, ctx.agentId, p.collaborationId);
+      this.security.policy.checkWrite(state, ctx.agentId, p.collaborationId, 'collaboration/update');
       if (p.ifOffset !== undefined && state.stateOffset > p.ifOffset) {
         throw RpcError.of(
           'StateConflict',
@@ -360,7 +381,7 @@ export class CollaborationService {
     ctx: CallContext,
   ): Promise<OffsetResult> {
     const r = await this.#joined(p.collaborationId, ctx);
-    if (r.state.ended) throw ended(p.collaborationId);
+    this.security.policy.checkPresence(r.state, ctx.agentId, p.collaborationId);
     const data: Record<string, Json> = { agentId: ctx.agentId, status: p.status };
     if (p.data !== undefined) data.data = p.data;
     return { offset: await r.append(record('presence', ctx.agentId, data)) };
@@ -368,7 +389,7 @@ export class CollaborationService {
 
   async get(id: string, ctx: CallContext): Promise<CollabInfo> {
     const r = await this.replica(id);
-    this.#checkReader(r.state, ctx.agentId, id);
+    this.security.policy.checkRead(r.state, ctx.agentId, id, 'collaboration/get');
     const s = r.state;
     return {
       collaborationId: id,
@@ -391,7 +412,7 @@ export class CollaborationService {
     ctx: CallContext,
   ): Promise<CollabHistoryResult> {
     const r = await this.replica(p.collaborationId);
-    this.#checkReader(r.state, ctx.agentId, p.collaborationId);
+    this.security.policy.checkRead(r.state, ctx.agentId, p.collaborationId, 'collaboration/history');
     const head = r.offset;
     const info = await this.bus.info(r.log).catch((e: unknown) => {
       throw busError(e);
@@ -415,9 +436,7 @@ export class CollaborationService {
         const entry = await this.meta.get(key);
         if (!entry) continue;
         const m = unpack<CollabMeta>(entry.value);
-        const involved =
-          m.createdBy === ctx.agentId || m.invited.includes(ctx.agentId) || ctx.session.collabs.has(key);
-        if (mine ? !involved : m.visibility === 'private' && !involved) continue;
+        if (!this.security.policy.mayList(m, ctx.agentId, ctx.session.collabs.has(key), mine)) continue;
         out.push({
           collaborationId: key,
           topic: m.topic,
@@ -448,20 +467,126 @@ export class CollaborationService {
 
   async end(id: string, ctx: CallContext): Promise<OffsetResult> {
     const r = await this.replica(id);
+    let wrote = false;
     const offset = await r.write<number>((state) => {
-      const role = state.members.get(ctx.agentId)?.role;
-      if (role !== 'owner' && role !== 'moderator') {
-        throw RpcError.of('Forbidden', 'only the owner or a moderator can end a collaboration');
-      }
+      this.security.policy.checkEnd(state, ctx.agentId, id);
       if (state.ended) return { done: state.offset };
-      return { record: record('ended', ctx.agentId, {}), result: (o) => o };
+      return {
+        record: record('ended', ctx.agentId, {}),
+        result: (o) => {
+          wrote = true;
+          return o;
+        },
+      };
     });
-    const entry = await this.meta.get(id).catch(() => undefined);
-    if (entry) {
-      const m = unpack<CollabMeta>(entry.value);
-      await this.meta.put(id, pack({ ...m, ended: true })).catch(() => {});
+    if (wrote)
+      this.security.audit.record({ event: 'collaboration_ended', agentId: ctx.agentId, collaborationId: id });
+    await this.#updateMeta(id, (m) => ({ ...m, ended: true }));
+    return { offset };
+  }
+
+  /** Invites `agentId` with `role` (default member), or changes its role: owner and moderators only. */
+  async invite(
+    p: { collaborationId: string; agentId: string; role?: Exclude<RoleName, 'owner'> | undefined },
+    ctx: CallContext,
+  ): Promise<OffsetResult> {
+    const id = p.collaborationId;
+    const target = p.agentId;
+    const role = p.role ?? 'member';
+    const r = await this.replica(id);
+    let previous: RoleName | undefined;
+    let wrote = false;
+    const offset = await r.write<number>((state) => {
+      this.security.policy.checkInvite(state, ctx.agentId, target, role, id);
+      previous = state.members.get(target)?.role;
+      if (previous === role) return { done: state.offset };
+      if (previous === undefined && state.members.size >= this.options.maxMembers) {
+        throw this.#membersQuota(ctx.agentId);
+      }
+      const data: Record<string, Json> = { agentId: target, role };
+      if (previous !== undefined) data.previousRole = previous;
+      return {
+        record: record('role', ctx.agentId, data),
+        result: (o) => {
+          wrote = true;
+          return o;
+        },
+      };
+    });
+    if (wrote) {
+      this.security.audit.record({
+        event: 'member_invited',
+        agentId: ctx.agentId,
+        collaborationId: id,
+        member: target,
+        role,
+        ...(previous === undefined ? {} : { previousRole: previous }),
+      });
+      await this.#updateMeta(id, (m) => ({
+        ...m,
+        invited: m.invited.includes(target) ? m.invited : [...m.invited, target],
+        removed: (m.removed ?? []).filter((a) => a !== target),
+      }));
     }
     return { offset };
+  }
+
+  /**
+   * Removes a member: owner (anyone else) and moderators (members, observers). Every stream of the
+   * removed agent stops at the `left` event (reason `removed`), on every node; it may not join or read
+   * again until invited.
+   */
+  async remove(p: { collaborationId: string; agentId: string }, ctx: CallContext): Promise<OffsetResult> {
+    const id = p.collaborationId;
+    const target = p.agentId;
+    const r = await this.replica(id);
+    const offset = await r.write<number>((state) => {
+      this.security.policy.checkRemove(state, ctx.agentId, target, id);
+      return {
+        record: record('left', ctx.agentId, { agentId: target, reason: 'removed', by: ctx.agentId }),
+        result: (o) => o,
+      };
+    });
+    this.security.audit.record({
+      event: 'member_removed',
+      agentId: ctx.agentId,
+      collaborationId: id,
+      member: target,
+    });
+    await this.#updateMeta(id, (m) => ({
+      ...m,
+      invited: m.invited.filter((a) => a !== target),
+      removed: [...(m.removed ?? []).filter((a) => a !== target), target],
+    }));
+    return { offset };
+  }
+
+  /** Read-modify-write of the listing entry (best effort: access is decided on the log's state). */
+  async #updateMeta(id: string, change: (m: CollabMeta) => CollabMeta): Promise<void> {
+    for (let attempt = 0; attempt < 8; attempt++) {
+      try {
+        const entry = await this.meta.get(id);
+        if (!entry) return;
+        await this.meta.update(id, pack(change(unpack<CollabMeta>(entry.value))), entry.revision);
+        return;
+      } catch (error) {
+        if (attempt === 7 || !(error instanceof KvConflictError)) {
+          this.log.warn({ err: error, collaborationId: id }, 'could not update the collaboration listing');
+          return;
+        }
+      }
+    }
+  }
+
+  #membersQuota(agentId: string): RpcError {
+    const limit = this.options.maxMembers;
+    this.security.audit.record({
+      event: 'quota_exceeded',
+      agentId,
+      quota: 'members_per_collaboration',
+      limit,
+    });
+    return quotaExceeded('members_per_collaboration', limit, `a collaboration has at most ${limit} members`);
   }
 
   /** A session closed: detach its streams and, where it was the agent's last, mark the agent offline. */
@@ -596,20 +721,6 @@ export class CollaborationService {
       });
     }
     return r;
-  }
-
-  #checkWriter(state: CollabState, agentId: string, id: string): void {
-    if (state.ended) throw ended(id);
-    const m = state.members.get(agentId);
-    if (!m) throw RpcError.of('NotAMember', `${agentId} is not a member of ${id}`, { collaborationId: id });
-    if (!WRITERS.has(m.role))
-      throw RpcError.of('Forbidden', `role ${m.role} cannot write to ${id}`, { role: m.role });
-  }
-
-  #checkReader(state: CollabState, agentId: string, id: string): void {
-    if (state.visibility === 'private' && !state.members.has(agentId)) {
-      throw RpcError.of('Forbidden', `collaboration ${id} is private`);
-    }
   }
 
   #checkStateSize(state: Json): void {

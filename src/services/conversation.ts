@@ -8,6 +8,7 @@ import {
 } from '@a2a-mesh/protocol';
 import type { Logger } from 'pino';
 import type { Bus, KvBucket } from '../bus/bus.js';
+import type { AccessPolicy } from '../policy/accessPolicy.js';
 import type { CallContext, Dispatcher } from '../rpc/dispatcher.js';
 import type { AgentRegistry } from '../sessions/agentRegistry.js';
 import { pack, unpack } from '../util/binary.js';
@@ -42,6 +43,7 @@ export class ConversationService {
     readonly agents: AgentRegistry,
     readonly turnTimeoutMs: number,
     readonly log: Logger,
+    readonly policy: AccessPolicy,
   ) {}
 
   static async create(
@@ -50,8 +52,17 @@ export class ConversationService {
     agents: AgentRegistry,
     turnTimeoutMs: number,
     log: Logger,
+    policy: AccessPolicy,
   ): Promise<ConversationService> {
-    return new ConversationService(bus, await bus.kv('conversations'), directory, agents, turnTimeoutMs, log);
+    return new ConversationService(
+      bus,
+      await bus.kv('conversations'),
+      directory,
+      agents,
+      turnTimeoutMs,
+      log,
+      policy,
+    );
   }
 
   register(d: Dispatcher): void {
@@ -69,10 +80,13 @@ export class ConversationService {
     },
     ctx: CallContext,
   ): Promise<{ conversationId: string; agentId: string; reply: Message }> {
-    const target = 'agentId' in p.to ? p.to.agentId : await this.#pickBySkill(p.to.skill, ctx.agentId);
+    const target = 'agentId' in p.to ? p.to.agentId : await this.#pickBySkill(p.to.skill, ctx);
     if (target === ctx.agentId)
       throw RpcError.of('InvalidParams', 'an agent cannot start a conversation with itself');
-    if ('agentId' in p.to) await this.directory.get(target);
+    if ('agentId' in p.to) {
+      const entry = await this.directory.get(target);
+      this.policy.checkCall(ctx.principal, ctx.agentId, target, entry.card, 'conversation/start');
+    }
     const conversationId = newId();
     const meta: ConvMeta = { initiator: ctx.agentId, agentId: target, createdAt: Date.now(), ended: false };
     if (p.metadata) meta.metadata = p.metadata;
@@ -92,12 +106,7 @@ export class ConversationService {
     ctx: CallContext,
   ): Promise<{ reply: Message }> {
     const meta = await this.#meta(conversationId);
-    if (meta.initiator !== ctx.agentId) {
-      throw RpcError.of(
-        'Forbidden',
-        'only the agent that started a conversation continues it; the other side replies',
-      );
-    }
+    this.policy.checkContinue(meta, ctx.agentId, conversationId);
     if (meta.ended)
       throw RpcError.of('ConversationEnded', `conversation ${conversationId} has ended`, { conversationId });
     return { reply: await this.#turn(conversationId, meta, message, ctx) };
@@ -109,7 +118,7 @@ export class ConversationService {
     });
     if (!entry) throw notFound(conversationId);
     const meta = unpack<ConvMeta>(entry.value);
-    if (meta.initiator !== ctx.agentId && meta.agentId !== ctx.agentId) throw notParticipant(conversationId);
+    this.policy.checkParticipant(meta, ctx.agentId, conversationId, 'conversation/end');
     if (meta.ended) return {};
     try {
       await this.meta.update(conversationId, pack({ ...meta, ended: true }), entry.revision);
@@ -123,7 +132,7 @@ export class ConversationService {
 
   async history(conversationId: string, ctx: CallContext): Promise<ConvHistoryResult> {
     const meta = await this.#meta(conversationId);
-    if (meta.initiator !== ctx.agentId && meta.agentId !== ctx.agentId) throw notParticipant(conversationId);
+    this.policy.checkParticipant(meta, ctx.agentId, conversationId, 'conversation/history');
     try {
       const entries = await this.bus.read(conversationLog(conversationId), 1, 10_000);
       return {
@@ -169,8 +178,13 @@ export class ConversationService {
     return reply;
   }
 
-  async #pickBySkill(skill: string, except: string): Promise<string> {
-    const candidates = (await this.directory.withSkill(skill, except)).sort();
+  /** An online agent with `skill` that accepts calls from the caller (its card's `allowedCallers`). */
+  async #pickBySkill(skill: string, ctx: CallContext): Promise<string> {
+    const found = await this.directory.discover({ skill, online: true });
+    const candidates = found
+      .filter((a) => a.agentId !== ctx.agentId && this.policy.mayCall(ctx.principal, ctx.agentId, a.card))
+      .map((a) => a.agentId)
+      .sort();
     if (candidates.length === 0) {
       throw RpcError.of('AgentNotFound', `no online agent offers skill ${skill}`, { skill });
     }
@@ -198,8 +212,4 @@ export function toMessage(input: MessageInput, role: Message['role'], contextId:
 
 function notFound(id: string): RpcError {
   return RpcError.of('ConversationNotFound', `conversation ${id} does not exist`, { conversationId: id });
-}
-
-function notParticipant(id: string): RpcError {
-  return RpcError.of('Forbidden', `not a participant of conversation ${id}`, { conversationId: id });
 }

@@ -1,6 +1,8 @@
 import { type Json, RpcError } from '@a2a-mesh/protocol';
 import type { Logger } from 'pino';
 import type { Bus, Registration } from '../bus/bus.js';
+import { quotaExceeded } from '../limits/quotas.js';
+import type { AccessPolicy } from '../policy/accessPolicy.js';
 import type { CallContext, Dispatcher } from '../rpc/dispatcher.js';
 import type { Session } from '../sessions/session.js';
 import { pack, unpack } from '../util/binary.js';
@@ -30,6 +32,7 @@ export class TopicService {
     readonly bus: Bus,
     readonly maxSubscriptions: number,
     readonly log: Logger,
+    readonly policy: AccessPolicy,
   ) {}
 
   register(d: Dispatcher): void {
@@ -40,10 +43,16 @@ export class TopicService {
 
   async subscribe(pattern: string, ctx: CallContext): Promise<{ subscriptionId: string }> {
     const { session } = ctx;
+    this.policy.checkSubscribe(ctx.principal, ctx.agentId, pattern);
     if (session.subscriptions.size >= this.maxSubscriptions) {
-      throw RpcError.of('QuotaExceeded', `at most ${this.maxSubscriptions} subscriptions per session`, {
-        limit: this.maxSubscriptions,
+      const limit = this.maxSubscriptions;
+      this.policy.audit.record({
+        event: 'quota_exceeded',
+        agentId: ctx.agentId,
+        quota: 'subscriptions_per_session',
+        limit,
       });
+      throw quotaExceeded('subscriptions_per_session', limit, `at most ${limit} subscriptions per session`);
     }
     const subscriptionId = newId(12);
     let sub = this.#patterns.get(pattern);
@@ -89,6 +98,7 @@ export class TopicService {
   }
 
   async publish(topic: string, data: Json, ctx: CallContext): Promise<Record<string, never>> {
+    this.policy.checkPublish(ctx.principal, ctx.agentId, topic);
     try {
       await this.bus.publish(topic, pack({ from: ctx.agentId, at: Date.now(), data } satisfies TopicPayload));
     } catch (error) {

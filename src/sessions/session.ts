@@ -8,6 +8,7 @@ import {
   RpcPeer,
 } from '@a2a-mesh/protocol';
 import type { Logger } from 'pino';
+import type { Principal } from '../auth/principal.js';
 import type { MemberStream, StreamSink } from '../collab/stream.js';
 import { newId } from '../util/ids.js';
 
@@ -44,6 +45,8 @@ export class Session implements StreamSink {
   readonly subscriptions = new Map<string, string>();
   readonly openedAt = Date.now();
   agentId: string | undefined;
+  /** Who the credential says this is: set at the transport (a header) or by `mesh/hello`. */
+  principal: Principal | undefined;
   #closed = false;
   #closeCode = 0;
 

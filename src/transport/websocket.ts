@@ -10,6 +10,7 @@ import {
 } from '@a2a-mesh/protocol';
 import type { Logger } from 'pino';
 import { type WebSocket, WebSocketServer } from 'ws';
+import type { TransportAuth } from '../auth/gate.js';
 
 /** Settings of the WebSocket transport. Sizes in bytes, times in milliseconds. */
 export interface WebSocketTransportOptions {
@@ -23,7 +24,11 @@ export interface WebSocketTransportOptions {
   heartbeatMs: number;
   /** How long a close handshake may take before the socket is destroyed. */
   closeTimeoutMs: number;
-  onConnection(conn: FrameConnection, info: { remoteAddress: string }): void;
+  onConnection(conn: FrameConnection, info: { remoteAddress: string; auth: TransportAuth }): void;
+  /** Admits a new connection from an IP: 0, or the ms to wait (refused with HTTP 429 and Retry-After). */
+  admitConnection?(remoteAddress: string): number;
+  /** Checks the upgrade's `Authorization` header before the handshake completes (default: none). */
+  checkCredential?(authorization: string | undefined): Promise<TransportAuth>;
   /** Counts slow-consumer closes. */
   onSlowConsumer?(): void;
   logger: Logger;
@@ -92,11 +97,13 @@ class WsConnection implements FrameConnection {
   }
 }
 
-function refuse(socket: Duplex, status: number, text: string, body: string): void {
+function refuse(socket: Duplex, status: number, text: string, body: string, headers = ''): void {
   socket.end(
-    `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n${headers}Content-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
 }
+
+function ignore(): void {}
 
 function toBytes(data: Buffer | ArrayBuffer | Buffer[]): Uint8Array {
   if (Array.isArray(data)) return Buffer.concat(data);
@@ -142,7 +149,42 @@ export class WebSocketTransport {
         );
         return;
       }
-      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, req));
+      const remoteAddress = req.socket.remoteAddress ?? 'unknown';
+      const waitMs = options.admitConnection?.(remoteAddress) ?? 0;
+      if (waitMs > 0) {
+        const retryAfter = `Retry-After: ${Math.ceil(waitMs / 1000)}\r\n`;
+        refuse(socket, 429, 'Too Many Requests', 'too many connections from this address', retryAfter);
+        return;
+      }
+      const check = options.checkCredential;
+      if (!check || req.headers.authorization === undefined) {
+        this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, req, { type: 'none' }));
+        return;
+      }
+      socket.on('error', ignore);
+      check(req.headers.authorization).then(
+        (auth) => {
+          if (socket.destroyed) return;
+          if (auth.type === 'failed' && auth.error.retryable) {
+            // The keys could not be fetched: the credential may be fine, so say "retry", not "refused".
+            refuse(
+              socket,
+              503,
+              'Service Unavailable',
+              'credentials cannot be checked now',
+              'Retry-After: 1\r\n',
+            );
+            return;
+          }
+          // A refused credential still completes the handshake, to close with 4001: a client reads that
+          // close code as final, while a refused handshake looks like a network failure and is retried.
+          this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, req, auth));
+        },
+        (error: unknown) => {
+          options.logger.error({ err: error }, 'credential check failed');
+          if (!socket.destroyed) refuse(socket, 500, 'Internal Server Error', 'credential check failed');
+        },
+      );
     };
     server.on('upgrade', this.#onUpgrade);
     this.#heartbeat = setInterval(() => this.#beat(), options.heartbeatMs);
@@ -153,7 +195,7 @@ export class WebSocketTransport {
     return this.#conns.size;
   }
 
-  #accept(ws: WebSocket, req: IncomingMessage): void {
+  #accept(ws: WebSocket, req: IncomingMessage, auth: TransportAuth): void {
     const offered = req.headers['sec-websocket-protocol'];
     let codec: Codec | undefined = jsonCodec;
     if (offered !== undefined) codec = ws.protocol ? codecFor(ws.protocol) : undefined;
@@ -168,7 +210,7 @@ export class WebSocketTransport {
     this.#conns.add(conn);
     conn.onClose(() => this.#conns.delete(conn));
     const remoteAddress = req.socket.remoteAddress ?? 'unknown';
-    this.options.onConnection(conn, { remoteAddress });
+    this.options.onConnection(conn, { remoteAddress, auth });
   }
 
   #beat(): void {
