@@ -102,7 +102,7 @@ export interface MeshNodeTls {
   certFile: string;
   /** Private key (PEM). */
   keyFile: string;
-  /** CA certificates (PEM) to trust for client certificates. */
+  /** CA certificates (PEM): when given, clients must present a certificate they signed (mutual TLS). */
   caFile?: string;
 }
 

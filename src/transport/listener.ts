@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 export interface ListenerTls {
   cert: string | Buffer;
   key: string | Buffer;
-  /** CA certificates to trust for client certificates (optional). */
+  /** CA certificates: when given, every client must present a certificate they signed (mutual TLS). */
   ca?: string | Buffer;
 }
 
@@ -73,7 +73,9 @@ export class MeshListener {
       const tls = createTlsServer({
         cert: options.tls.cert,
         key: options.tls.key,
-        ...(options.tls.ca === undefined ? {} : { ca: options.tls.ca }),
+        ...(options.tls.ca === undefined
+          ? {}
+          : { ca: options.tls.ca, requestCert: true, rejectUnauthorized: true }),
         ALPNProtocols: ['h2', 'http/1.1'],
         minVersion: 'TLSv1.2',
       });

@@ -12,7 +12,7 @@ import { startNode } from '../helpers/node.js';
 import { rawH2 } from './h2Raw.js';
 
 /** A self-signed certificate for 127.0.0.1 and localhost, in a temporary directory. */
-function selfSigned(): { certFile: string; keyFile: string; ca: Buffer } {
+function selfSigned(): { certFile: string; keyFile: string; ca: Buffer; key: Buffer } {
   const dir = mkdtempSync(join(tmpdir(), 'mesh-tls-'));
   onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
   const certFile = join(dir, 'cert.pem');
@@ -40,7 +40,7 @@ function selfSigned(): { certFile: string; keyFile: string; ca: Buffer } {
     ],
     { stdio: 'ignore' },
   );
-  return { certFile, keyFile, ca: readFileSync(certFile) };
+  return { certFile, keyFile, ca: readFileSync(certFile), key: readFileSync(keyFile) };
 }
 
 describe('TLS port', () => {
@@ -101,6 +101,28 @@ describe('TLS port', () => {
     overH2.onConversation(async (turn) => `over h2: ${turn.message.parts[0]?.text}`);
     const { reply } = await overWs.startConversation({ to: { agentId: 'h2-agent' }, message: 'hello' });
     expect(reply.parts).toEqual([{ text: 'over h2: hello' }]);
+  });
+
+  it('asks for client certificates signed by caFile (mutual TLS)', async () => {
+    const server = selfSigned();
+    const agent = selfSigned();
+    const node = await startNode({
+      tls: { certFile: server.certFile, keyFile: server.keyFile, caFile: agent.certFile },
+    });
+    const anonymous = new MeshClient({
+      url: node.httpUrl,
+      transport: http2Transport({ tls: { ca: server.ca } }),
+      reconnect: false,
+    });
+    await expect(anonymous.connect()).rejects.toMatchObject({ code: 'connection_lost' });
+    const known = new MeshClient({
+      url: node.httpUrl,
+      agentId: 'known',
+      transport: http2Transport({ tls: { ca: server.ca, cert: agent.ca, key: agent.key } }),
+      reconnect: false,
+    });
+    onTestFinished(() => known.close());
+    expect((await known.connect()).agentId).toBe('known');
   });
 
   it('refuses clients that do not trust the certificate', async () => {
