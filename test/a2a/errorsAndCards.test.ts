@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { rpc, startAgent, startGatewayNode, userMessage } from './helpers.js';
 
 const ERROR_INFO = 'type.googleapis.com/google.rpc.ErrorInfo';
@@ -254,5 +254,54 @@ describe('A2A gateway cards', () => {
     await startAgent(node, 'rich', undefined, { capabilities: { extendedAgentCard: true } });
     const r = await rpc(`${node.httpUrl}/agents/rich/a2a`, 'GetExtendedAgentCard', {});
     expect(r.body.result).toMatchObject({ name: 'Agent rich', capabilities: { extendedAgentCard: true } });
+  });
+});
+
+describe('A2A gateway over HTTP/2 (h2c)', () => {
+  it('serves cards and streams on an h2 connection', async () => {
+    const { connect } = await import('node:http2');
+    const { node } = await setup();
+    const session = connect(node.httpUrl);
+    onTestFinished(() => new Promise<void>((r) => session.close(() => r())));
+    const request = (headers: Record<string, string>, body?: string) =>
+      new Promise<{ status: number; headers: Record<string, unknown>; text: string }>((resolve, reject) => {
+        const req = session.request(headers);
+        let status = 0;
+        let head: Record<string, unknown> = {};
+        const chunks: Buffer[] = [];
+        req.on('response', (h) => {
+          status = Number(h[':status']);
+          head = h;
+        });
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => resolve({ status, headers: head, text: Buffer.concat(chunks).toString() }));
+        req.on('error', reject);
+        req.end(body);
+      });
+    const card = await request({
+      ':method': 'GET',
+      ':path': '/agents/echo/.well-known/agent-card.json',
+      'a2a-version': '1.0',
+    });
+    expect(card.status).toBe(200);
+    const parsed = JSON.parse(card.text) as { supportedInterfaces: { url: string }[] };
+    expect(parsed.supportedInterfaces[0]?.url).toBe(`${node.httpUrl}/agents/echo/a2a`);
+    const stream = await request(
+      {
+        ':method': 'POST',
+        ':path': '/agents/echo/a2a',
+        'content-type': 'application/json',
+        'a2a-version': '1.0',
+      },
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'SendStreamingMessage',
+        params: { message: userMessage('hello') },
+      }),
+    );
+    expect(stream.headers['content-type']).toBe('text/event-stream');
+    const ids = [...stream.text.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));
+    expect(ids).toEqual([1, 2, 3, 4]);
   });
 });
