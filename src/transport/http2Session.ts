@@ -160,12 +160,20 @@ export class HttpSessionConnection implements FrameConnection {
     return this.#seq;
   }
 
-  /** Feeds a request from a POST and resolves with its response (under the caller's id). */
+  /**
+   * Feeds a request from a POST and resolves with its response (under the caller's id); rejects with
+   * MeshError `aborted` when `signal` aborts, `connection_lost` when the session closes first.
+   */
   call(message: JsonRpcRequest, signal?: AbortSignal): Promise<JsonRpcResponse> {
     if (this.#closed) return Promise.reject(this.#closedError());
+    if (signal?.aborted) return Promise.reject(new MeshError('aborted', 'the request went away'));
     const id = this.#nextCallId++;
     return new Promise<JsonRpcResponse>((resolve, reject) => {
-      const onAbort = () => this.#calls.delete(id);
+      // The POST went away: nobody waits for the answer any more.
+      const onAbort = () => {
+        this.#calls.delete(id);
+        reject(new MeshError('aborted', 'the request went away'));
+      };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.#calls.set(id, {
         originalId: message.id,
