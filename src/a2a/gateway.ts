@@ -9,8 +9,8 @@ import { type HttpRequest, type HttpResponse, type HttpRouter, sendJson } from '
 import { agentCard, etagOf, nodeCard } from './cards.js';
 import type { A2AVersion } from './errors.js';
 import { JsonRpcBinding, parseVersion } from './jsonRpcBinding.js';
-import { A2AMeshMethods } from './meshMethods.js';
 import { PushDeliverer, type PushOptions } from './push.js';
+import { A2ASessionMethods } from './sessionMethods.js';
 import { TaskService } from './taskService.js';
 import { TaskStore } from './taskStore.js';
 
@@ -50,7 +50,7 @@ export interface A2AGatewayDeps {
  */
 export class A2AGateway {
   readonly tasks: TaskService;
-  readonly #mesh: A2AMeshMethods;
+  readonly #mesh: A2ASessionMethods;
   readonly #binding: JsonRpcBinding;
   readonly #pusher: PushDeliverer;
   #closed = false;
@@ -70,7 +70,7 @@ export class A2AGateway {
       { requestTimeoutMs: deps.requestTimeoutMs, livenessCheckMs: options.livenessCheckMs ?? 2000 },
       log,
     );
-    this.#mesh = new A2AMeshMethods(this.tasks, (agentId) => this.#extendedCard(agentId, '1.0'), log);
+    this.#mesh = new A2ASessionMethods(this.tasks, (agentId) => this.#extendedCard(agentId, '1.0'), log);
     this.#binding = new JsonRpcBinding(
       this.tasks,
       (agentId, version) => this.#extendedCard(agentId, version),

@@ -17,7 +17,7 @@ interface SessionStream {
  * The A2A methods over a mesh session (agents delegating to each other), and the agent side of the
  * task protocol (`task/publish`, `task/done`). Streams become `task/event` notifications on the session.
  */
-export class A2AMeshMethods {
+export class A2ASessionMethods {
   readonly #streams = new Map<string, SessionStream>();
   readonly #sweeper: NodeJS.Timeout;
 
