@@ -152,8 +152,8 @@ export class Http2Transport {
       this.#unknownSession(res, codec, sessionId!);
       return;
     }
-    if (messages.some((m) => m.type !== 'invalid' && encodedTooLarge(m, max))) {
-      // Only a msgpack body re-encoded as JSON can grow past the limit.
+    // The session reads JSON: only a msgpack body, re-encoded, can grow past the limit.
+    if (codec === msgpackCodec && messages.some((m) => m.type !== 'invalid' && encodedTooLarge(m, max))) {
       reply(res, 413, codec, failure(null, tooLarge(max)));
       return;
     }
