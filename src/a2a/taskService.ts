@@ -560,6 +560,11 @@ export class TaskService {
       throw error;
     }
     const id = config.id ?? newId(12);
+    if (!isTaskId(id)) {
+      throw RpcError.of('InvalidParams', 'a push config id is 1-128 of A-Z a-z 0-9 _ -', {
+        issues: [{ path: 'id', message: 'invalid id' }],
+      });
+    }
     const stored: StoredPushConfig = {
       config: { ...config, id, taskId, url: config.url },
       version,

@@ -179,3 +179,31 @@ describe('push notifications', () => {
       expect(isPrivateAddress(a), a).toBe(false);
   });
 });
+
+describe('push config ids', () => {
+  it('refuses a v0.3 config id that cannot be a key', async () => {
+    const node = await startGatewayNode();
+    await startAgent(node, 'echo');
+    const url = `${node.httpUrl}/agents/echo/a2a`;
+    const first = await rpc(url, 'SendMessage', { message: userMessage('ask me') });
+    const taskId = (first.body.result as { task: { id: string } }).task.id;
+    const r = await rpc(
+      url,
+      'tasks/pushNotificationConfig/set',
+      { taskId, pushNotificationConfig: { id: 'a.>', url: 'http://127.0.0.1:9/hook' } },
+      {},
+    );
+    expect(r.body.error).toMatchObject({ code: -32602 });
+    const ok = await rpc(
+      url,
+      'tasks/pushNotificationConfig/set',
+      { taskId, pushNotificationConfig: { id: 'mine', url: 'http://127.0.0.1:9/hook' } },
+      {},
+    );
+    expect(ok.body.result).toMatchObject({ taskId, pushNotificationConfig: { id: 'mine' } });
+    const listed = await rpc(url, 'tasks/pushNotificationConfig/list', { id: taskId }, {});
+    expect(listed.body.result).toEqual([
+      { taskId, pushNotificationConfig: { id: 'mine', url: 'http://127.0.0.1:9/hook' } },
+    ]);
+  });
+});
