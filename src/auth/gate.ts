@@ -136,6 +136,7 @@ export class SecurityGate implements CallGuard {
 
   /** Closes a session whose meter says it kept flooding (4029). */
   abuse(session: Session): void {
+    if (session.closed) return;
     const g = this.#sessions.get(session);
     const limit = g?.meter?.abusive ?? 'bytes';
     this.#o.audit.record({

@@ -7,6 +7,7 @@ import type { SessionMeter } from './rateLimiter.js';
  */
 export class MeteredConnection implements FrameConnection {
   readonly codec: Codec;
+  #cut = false;
 
   constructor(
     readonly inner: FrameConnection,
@@ -26,8 +27,11 @@ export class MeteredConnection implements FrameConnection {
 
   onFrame(listener: (frame: string | Uint8Array) => void): void {
     this.inner.onFrame((frame) => {
+      // Frames already on the wire when the flood was cut are dropped unread.
+      if (this.#cut) return;
       const bytes = typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength;
       if (!this.meter.frame(bytes)) {
+        this.#cut = true;
         this.onAbuse(this);
         return;
       }

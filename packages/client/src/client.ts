@@ -60,8 +60,13 @@ export interface MeshClientOptions {
   agentId?: string;
   /** The agent's card, published in the mesh directory. */
   card?: AgentCardInput;
-  /** A credential for `mesh/hello`, for transports that cannot set headers. */
+  /** A credential for `mesh/hello`, for transports that cannot set headers (browsers). */
   token?: string;
+  /**
+   * Headers for the WebSocket handshake in Node, e.g. `{ authorization: 'Bearer <token>' }` (the `ws`
+   * package sends them; browsers cannot: use `token`). Ignored with `connector` or `transport`.
+   */
+  headers?: Record<string, string>;
   /** Wire codec for WebSocket URLs (default `json`). */
   codec?: 'json' | 'msgpack';
   /** Default timeout of every request, in ms (default 30000). */
@@ -106,7 +111,10 @@ function connectorsFor(options: MeshClientOptions): Connector[] {
   if (transport) return urls.map((url) => transport(url));
   const codec = options.codec === 'msgpack' ? msgpackCodec : jsonCodec;
   const WebSocket = options.WebSocket;
-  return urls.map((url) => webSocketConnector({ url, codec, ...(WebSocket ? { WebSocket } : {}) }));
+  const headers = options.headers;
+  return urls.map((url) =>
+    webSocketConnector({ url, codec, ...(WebSocket ? { WebSocket } : {}), ...(headers ? { headers } : {}) }),
+  );
 }
 
 /**

@@ -30,13 +30,19 @@ export interface WebSocketConnectorOptions {
   WebSocket?: WebSocketConstructor;
   /** How long `close()` waits for the closing handshake before dropping the socket, in ms (default 1000). */
   closeTimeoutMs?: number;
+  /**
+   * Handshake headers, e.g. `{ authorization: 'Bearer <token>' }`. Only constructors that take options
+   * (the `ws` package in Node) send them; browsers cannot, so there use the client's `token`.
+   */
+  headers?: Record<string, string>;
 }
 
 let wsModule: Promise<WebSocketConstructor> | undefined;
 
-async function loadWebSocket(): Promise<WebSocketConstructor> {
+async function loadWebSocket(needHeaders: boolean): Promise<WebSocketConstructor> {
   const global = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-  if (typeof global === 'function') return global;
+  // A global (WHATWG) WebSocket cannot send headers; `ws` can.
+  if (typeof global === 'function' && !needHeaders) return global;
   // `ws` is an optional dependency: only Node versions without a global WebSocket need it.
   wsModule ??= import('ws').then(
     (mod) => {
@@ -70,10 +76,21 @@ export function webSocketConnector(options: WebSocketConnectorOptions): Connecto
   const closeTimeoutMs = options.closeTimeoutMs ?? 1_000;
   return async (signal) => {
     if (signal.aborted) throw new MeshError('aborted', `connect to ${url} aborted`, { cause: signal.reason });
-    const Ctor = options.WebSocket ?? (await loadWebSocket());
+    const Ctor = options.WebSocket ?? (await loadWebSocket(options.headers !== undefined));
     let ws: WebSocketLike;
     try {
-      ws = new Ctor(url, [codec.subprotocol]) as WebSocketLike;
+      const headers = options.headers;
+      ws = (
+        headers
+          ? new (Ctor as unknown as new (u: string, p: string[], o: object) => object)(
+              url,
+              [codec.subprotocol],
+              {
+                headers,
+              },
+            )
+          : new Ctor(url, [codec.subprotocol])
+      ) as WebSocketLike;
     } catch (cause) {
       throw new MeshError('bad_config', `cannot open a WebSocket to ${url}`, { cause });
     }
