@@ -170,6 +170,7 @@ export class MeshClient implements AsyncDisposable {
       },
       requestTimeoutMs: this.#requestTimeoutMs,
       recoveryGraceMs: options.recoveryGraceMs ?? 1_000,
+      agentId: () => this.agentId,
     };
   }
 

@@ -57,6 +57,8 @@ export interface CollabHost {
   readonly requestTimeoutMs: number;
   /** How long, after a join, a skip-ahead may wait for the stream to fill the gap before re-joining, in ms. */
   readonly recoveryGraceMs: number;
+  /** This client's agent id, to notice its own removal and role changes (absent: not noticed). */
+  agentId?(): string | undefined;
 }
 
 /** Options of `share`. */
@@ -395,6 +397,7 @@ export class CollaborationHandle {
         this.#settleWaiters();
         if (!this.#needsRecovery()) this.#clearRecovery();
         if (event.type === 'ended') this.detach();
+        else this.#aboutMe(event);
         return;
       case 'duplicate':
         this.#stats.duplicates++;
@@ -407,6 +410,19 @@ export class CollaborationHandle {
         return;
       default:
         assertNever(outcome);
+    }
+  }
+
+  /** Follows this agent's own role changes, and stops once it is removed (the node stops the stream too). */
+  #aboutMe(event: CollabEvent): void {
+    const data = event.data as { agentId?: unknown; role?: unknown; reason?: unknown } | null;
+    const me = this.#host.agentId?.();
+    if (me === undefined || data?.agentId !== me) return;
+    if (event.type === 'role') {
+      const role = this.#replica?.members.get(me)?.role;
+      if (role) this.#role = role;
+    } else if (event.type === 'left' && data.reason === 'removed') {
+      this.detach(RpcError.of('Forbidden', `removed from collaboration ${this.id}`, { rule: 'removed' }));
     }
   }
 
