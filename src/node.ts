@@ -382,7 +382,9 @@ class MeshNodeImpl implements MeshNode, SessionHost {
       onSlowConsumer: () => {
         this.#slowConsumerCloses++;
       },
-      onConnection: (conn, info) => this.#accept(conn, info.remoteAddress, 'http2'),
+      onConnection: (conn, info) => this.#accept(conn, info.remoteAddress, 'http2', info.auth),
+      admitConnection: (ip) => this.#gate.admitConnection(ip),
+      checkCredential: (header) => this.#gate.checkHeader(header),
     });
     this.#http2.register(router);
     const tls = this.#tls;

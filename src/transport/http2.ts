@@ -1,10 +1,13 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import {
   assertNever,
   type Classified,
+  CloseCode,
   type Codec,
   classify as classifyMessage,
   ErrorCode,
+  type ErrorName,
   type FrameConnection,
   failure,
   type JsonRpcErrorObject,
@@ -15,6 +18,7 @@ import {
   msgpackCodec,
 } from '@a2a-mesh/protocol';
 import type { Logger } from 'pino';
+import type { TransportAuth } from '../auth/gate.js';
 import { HttpSessionConnection, SseStream } from './http2Session.js';
 import { type HttpRequest, type HttpResponse, type HttpRouter, readBody } from './httpRouter.js';
 
@@ -33,7 +37,11 @@ export interface Http2TransportOptions {
   /** How long a closing stream may take to drain before it is cut. */
   closeTimeoutMs: number;
   /** Turns a new connection into a session (the node's `#accept`). */
-  onConnection(conn: FrameConnection, info: { remoteAddress: string }): void;
+  onConnection(conn: FrameConnection, info: { remoteAddress: string; auth: TransportAuth }): void;
+  /** Admits a new session from an IP: 0, or the ms to wait (refused with HTTP 429 and Retry-After). */
+  admitConnection?(remoteAddress: string): number;
+  /** Checks the hello's `Authorization` header (default: none); later requests must repeat it. */
+  checkCredential?(authorization: string | undefined): Promise<TransportAuth>;
   /** Counts slow-consumer closes. */
   onSlowConsumer?(): void;
   logger: Logger;
@@ -103,6 +111,10 @@ export class Http2Transport {
     const existing = sessionId === undefined ? undefined : this.#sessions.get(sessionId);
     if (sessionId !== undefined && !existing) {
       this.#unknownSession(res, codec, sessionId);
+      return;
+    }
+    if (existing && !sameCredential(existing, req)) {
+      reply(res, 401, codec, failure(null, credentialMismatch()));
       return;
     }
     const max = this.#o.maxMessageBytes;
@@ -211,6 +223,26 @@ export class Http2Transport {
       reply(res, 503, codec, failure(hello.id, unavailable('node is closing', 1001, 'node closing')));
       return;
     }
+    const remoteAddress = req.socket?.remoteAddress ?? 'unknown';
+    const waitMs = this.#o.admitConnection?.(remoteAddress) ?? 0;
+    if (waitMs > 0) {
+      const error = rpcError('RateLimited', 'too many new sessions from this address', {
+        retryAfterMs: waitMs,
+      });
+      reply(res, 429, codec, failure(hello.id, error), { 'retry-after': String(Math.ceil(waitMs / 1000)) });
+      return;
+    }
+    const authorization = header(req, 'authorization');
+    let auth: TransportAuth = { type: 'none' };
+    if (this.#o.checkCredential && authorization !== undefined) {
+      auth = await this.#o.checkCredential(authorization);
+      if (auth.type === 'failed' && auth.error.retryable) {
+        // The keys could not be fetched: the credential may be fine, so say "retry", not "refused".
+        const error = rpcError('Unavailable', 'credentials cannot be checked now');
+        reply(res, 503, codec, failure(hello.id, error), { 'retry-after': '1' });
+        return;
+      }
+    }
     const conn = new HttpSessionConnection({
       maxQueueBytes: this.#o.maxQueueBytes,
       replayEvents: this.#o.replayEvents ?? 1024,
@@ -221,12 +253,14 @@ export class Http2Transport {
       ...(this.#o.onSlowConsumer ? { onSlowConsumer: this.#o.onSlowConsumer } : {}),
       logger: this.#o.logger,
     });
-    this.#o.onConnection(conn, { remoteAddress: req.socket?.remoteAddress ?? 'unknown' });
+    this.#o.onConnection(conn, { remoteAddress, auth });
     if (conn.closed) {
       const { code, reason } = conn.closeInfo!;
-      reply(res, 503, codec, failure(hello.id, unavailable(`session refused: ${reason}`, code, reason)));
+      const [status, error] = refusal(code, reason);
+      reply(res, status, codec, failure(hello.id, error));
       return;
     }
+    if (authorization !== undefined) conn.credential = credentialDigest(authorization);
     const gone = new AbortController();
     res.once('close', () => {
       gone.abort();
@@ -244,9 +278,14 @@ export class Http2Transport {
     }
     const sessionId = 'result' in response ? sessionIdOf(response.result) : undefined;
     if (sessionId === undefined || conn.closed) {
+      const closed = conn.closeInfo;
       // Without an id nobody can address the session again.
       conn.close(1000, 'hello failed');
-      reply(res, 200, codec, response);
+      if (closed) {
+        // The node closed the session during its hello (e.g. a refused credential): say so in the status.
+        const [status, error] = refusal(closed.code, closed.reason);
+        reply(res, status, codec, 'error' in response ? response : failure(hello.id, error));
+      } else reply(res, 200, codec, response);
       return;
     }
     conn.sessionId = sessionId;
@@ -265,6 +304,10 @@ export class Http2Transport {
       this.#unknownSession(res, jsonCodec, sessionId);
       return;
     }
+    if (!sameCredential(conn, req)) {
+      reply(res, 401, jsonCodec, failure(null, credentialMismatch()));
+      return;
+    }
     conn.close(1000, 'closed by the agent');
     res.writeHead(204, { 'cache-control': 'no-store' });
     res.end();
@@ -279,6 +322,10 @@ export class Http2Transport {
     const conn = this.#sessions.get(sessionId);
     if (!conn) {
       this.#unknownSession(res, jsonCodec, sessionId);
+      return;
+    }
+    if (!sameCredential(conn, req)) {
+      reply(res, 401, jsonCodec, failure(null, credentialMismatch()));
       return;
     }
     const raw = header(req, 'last-event-id');
@@ -396,6 +443,36 @@ function tooLarge(limitBytes: number): JsonRpcErrorObject {
 function helloRequired(detail: string): JsonRpcErrorObject {
   const def = ErrorCode.HelloRequired;
   return { code: def.code, message: 'Call mesh/hello first', data: { reason: def.reason, detail } };
+}
+
+function rpcError(name: ErrorName, message: string, extra: Record<string, unknown> = {}): JsonRpcErrorObject {
+  const def = ErrorCode[name];
+  return { code: def.code, message, data: { ...extra, reason: def.reason } };
+}
+
+/** The status and error for a session the node closed before anyone could use it. */
+function refusal(code: number, reason: string): [number, JsonRpcErrorObject] {
+  const extra = { closeCode: code, closeReason: reason };
+  if (code === CloseCode.Unauthenticated) return [401, rpcError('Unauthenticated', reason, extra)];
+  if (code === CloseCode.Forbidden) return [403, rpcError('Forbidden', reason, extra)];
+  return [503, unavailable(`session refused: ${reason}`, code, reason)];
+}
+
+function credentialDigest(authorization: string): Buffer {
+  return createHash('sha256').update(authorization).digest();
+}
+
+/** A session opened with an `Authorization` header takes only requests that repeat it. */
+function sameCredential(conn: HttpSessionConnection, req: HttpRequest): boolean {
+  if (conn.credential === undefined) return true;
+  const given = header(req, 'authorization');
+  return given !== undefined && timingSafeEqual(conn.credential, credentialDigest(given));
+}
+
+function credentialMismatch(): JsonRpcErrorObject {
+  return rpcError('Unauthenticated', 'this session was opened with another credential', {
+    detail: 'repeat the Authorization header of the mesh/hello request',
+  });
 }
 
 function unavailable(message: string, closeCode: number, closeReason: string): JsonRpcErrorObject {

@@ -118,6 +118,8 @@ export class HttpSessionConnection implements FrameConnection {
   readonly codec: Codec = jsonCodec;
   /** The mesh session id, once `mesh/hello` succeeded. */
   sessionId: string | undefined;
+  /** SHA-256 of the hello's `Authorization` header, which later requests must repeat. */
+  credential: Buffer | undefined;
   readonly #o: HttpSessionOptions;
   #frameListener: ((frame: string | Uint8Array) => void) | undefined;
   #closeListener: ((code: number, reason: string) => void) | undefined;
