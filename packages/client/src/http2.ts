@@ -17,6 +17,11 @@ export interface Http2ConnectorOptions {
   url: string;
   /** TLS options for `https` URLs, e.g. `{ ca }` to trust a private CA. */
   tls?: SecureClientSessionOptions;
+  /**
+   * Headers sent with every request, e.g. `{ authorization: 'Bearer <token>' }`: the node checks the
+   * credential at `mesh/hello` and then takes only requests that repeat it.
+   */
+  headers?: Record<string, string>;
   /** How long a lost event stream may take to come back before the session counts as lost (default: the node's heartbeatMs). */
   resumeWindowMs?: number;
   /** How long `close()` waits for `DELETE /mesh/rpc` (default 1000). */
@@ -211,7 +216,12 @@ class Http2Connection implements FrameConnection {
     let del: ClientHttp2Stream;
     try {
       del = h2.request(
-        { ':method': 'DELETE', ':path': this.#ep.rpcPath, [SESSION_HEADER]: this.#sessionId },
+        {
+          ...this.#o.headers,
+          ':method': 'DELETE',
+          ':path': this.#ep.rpcPath,
+          [SESSION_HEADER]: this.#sessionId,
+        },
         { endStream: true },
       );
     } catch {
@@ -246,6 +256,7 @@ class Http2Connection implements FrameConnection {
 
   #post(text: string, hello: boolean): void {
     const headers: Record<string, string> = {
+      ...this.#o.headers,
       ':method': 'POST',
       ':path': this.#ep.rpcPath,
       'content-type': 'application/json',
@@ -326,6 +337,7 @@ class Http2Connection implements FrameConnection {
   #openStream(): void {
     if (this.#closed || this.#closing || this.#sessionId === undefined) return;
     const headers: Record<string, string> = {
+      ...this.#o.headers,
       ':method': 'GET',
       ':path': this.#ep.streamPath,
       accept: 'text/event-stream',
