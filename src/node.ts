@@ -459,7 +459,9 @@ class MeshNodeImpl implements MeshNode, SessionHost {
       return undefined;
     }
     if (this.#draining || this.#closing) {
+      // Refused outright: no session is created, so none can linger in the session map.
       conn.close(CloseCode.NodeDraining, 'node draining');
+      return undefined;
     }
     let session: Session | undefined;
     const metered = this.#gate.meter(conn, remoteAddress, () => {
