@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { runApiKey } from './apiKeyCommand.js';
 import { runDemo } from './demo.js';
 import { runNode } from './nodeCommand.js';
 
@@ -6,6 +7,12 @@ function port(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535)
     throw new InvalidArgumentError('a port is an integer from 0 to 65535');
+  return n;
+}
+
+function nonNegative(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected an integer >= 0');
   return n;
 }
 
@@ -63,8 +70,57 @@ program
     positive,
     1,
   )
+  .addOption(
+    new Option('--auth <mode>', 'how agents authenticate (none: agents name themselves, loopback only)')
+      .choices(['none', 'apikey', 'jwt'])
+      .default('none'),
+  )
+  .option('--insecure-no-auth', 'allow --auth none on a non-loopback --host (logs a warning)', false)
+  .option('--api-keys <file>', 'JSON file of API keys stored as SHA-256 (see `a2a-mesh apikey`)')
+  .option('--jwt-secret-file <file>', 'HS256 secret (at least 32 bytes)')
+  .option('--jwt-public-key <file>', 'RS256/ES256 public key: PEM (SPKI), JWK or JWK Set')
+  .option('--jwks-url <url>', 'JWK Set URL (keys cached; an unknown kid triggers a re-fetch)')
+  .option('--jwt-issuer <iss>', 'required iss (comma-separated: any of)')
+  .option('--jwt-audience <aud>', 'required aud (comma-separated: any of)')
+  .option('--jwt-algorithms <list>', 'accepted algorithms among HS256,RS256,ES256 (default: by key source)')
+  .option('--jwt-clock-skew-ms <n>', 'tolerance on exp/nbf', nonNegative, 30_000)
+  .option('--jwt-identity-claim <claim>', 'claim holding the agent id', 'sub')
+  .addOption(
+    new Option('--topics-default <rule>', 'topics allowed when a credential has no topics claim')
+      .choices(['allow', 'deny'])
+      .default('allow'),
+  )
+  .option('--audit-log <file>', 'append audit records (JSON lines) to this file (default: the node log)')
+  .addOption(
+    new Option('--rate-limits <when>', 'token-bucket rate limits (auto: on when --auth is not none)')
+      .choices(['auto', 'on', 'off'])
+      .default('auto'),
+  )
+  .option('--agent-requests-per-sec <n>', 'requests per second per agent (burst 2x)', positive)
+  .option('--agent-bytes-per-sec <n>', 'inbound bytes per second per agent (burst 2x)', positive)
+  .option('--ip-connections-per-sec <n>', 'new connections per second per IP', positive)
+  .option('--max-connections-per-agent <n>', 'sessions per agent on this node', positive, 64)
+  .option('--max-subscriptions <n>', 'topic subscriptions per session', positive, 100)
+  .option('--max-members <n>', 'members per collaboration', positive, 1000)
+  .option('--max-state-bytes <n>', 'largest collaboration state (JSON bytes)', positive, 1024 * 1024)
+  .option(
+    '--hello-timeout-ms <n>',
+    'close sessions without a successful mesh/hello after this (auth on)',
+    nonNegative,
+    10_000,
+  )
   .action(async (opts) => {
     await runNode(opts);
+  });
+
+program
+  .command('apikey')
+  .description(
+    'print a new API key and the line to add to the --api-keys file (the file keeps only its hash)',
+  )
+  .requiredOption('--agent <id>', 'the agent id the key authenticates')
+  .action((opts: { agent: string }) => {
+    process.exitCode = runApiKey(opts.agent);
   });
 
 program
