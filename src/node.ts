@@ -15,7 +15,7 @@ import {
   RpcError,
 } from '@a2a-mesh/protocol';
 import type { Logger } from 'pino';
-import { A2AGateway, type A2AGatewayOptions } from './a2a/gateway.js';
+import { A2AGateway, type A2AGatewayDeps, type A2AGatewayOptions } from './a2a/gateway.js';
 import { type AuditOptions, createAuditLog } from './audit/auditLog.js';
 import { type AuthConfig, type Authenticator, createAuthenticator } from './auth/authenticator.js';
 import { isLoopbackHost } from './auth/bearer.js';
@@ -286,6 +286,31 @@ class MeshNodeImpl implements MeshNode, SessionHost {
     return new AccessPolicy(o.policy ?? {}, audit);
   }
 
+  /** The gateway's HTTP authentication, caller rules and card declaration: the same authenticator and policy. */
+  #a2aSecurity(policy: AccessPolicy): Pick<A2AGatewayDeps, 'authenticate' | 'authorizeCall' | 'security'> {
+    const gate = this.#gate;
+    const method = gate.authenticator.method;
+    const authorizeCall: A2AGatewayDeps['authorizeCall'] = (requester, agentId, card) => {
+      const principal = { method, agentId: requester.agentId, claims: requester.claims ?? {} };
+      policy.checkCall(principal, requester.agentId ?? requester.id, agentId, card, 'SendMessage');
+    };
+    if (!gate.authenticator.required) return { authorizeCall };
+    return {
+      authorizeCall,
+      authenticate: async (req) => {
+        const auth = await gate.checkHttp(req.headers.authorization, req.socket?.remoteAddress ?? 'unknown');
+        if (!auth.ok) return auth;
+        const agentId = auth.principal?.agentId;
+        const claims = auth.principal?.claims ?? {};
+        return { ok: true, requester: { id: `agent:${agentId}`, ...(agentId ? { agentId } : {}), claims } };
+      },
+      security: {
+        bearerFormat: method === 'jwt' ? 'JWT' : 'API key',
+        description: 'Authorization: Bearer <credential>; the mesh agent id is taken from the credential',
+      },
+    };
+  }
+
   async start(): Promise<void> {
     const log = this.logger;
     const policy = await this.#startSecurity();
@@ -351,6 +376,7 @@ class MeshNodeImpl implements MeshNode, SessionHost {
         requestTimeoutMs: this.#opts.requestTimeoutMs,
         maxBodyBytes: this.#opts.maxMessageBytes,
         baseUrl: () => this.httpUrl,
+        ...this.#a2aSecurity(policy),
       },
       this.#a2aOptions,
     );

@@ -25,8 +25,52 @@ export function agentEndpoint(baseUrl: string, agentId: string): string {
   return `${baseUrl}/agents/${encodeURIComponent(agentId)}/a2a`;
 }
 
+/** How callers authenticate to the gateway, declared in every agent card when the node requires it. */
+export interface CardSecurity {
+  /** `JWT` or `API key`: a hint for the bearer token's format. */
+  bearerFormat: string;
+  description: string;
+}
+
+/** The name of the scheme in `securitySchemes`. */
+const SCHEME = 'meshBearer';
+
+/** `securitySchemes` and the requirement to use it, in v1.0 (ProtoJSON) or v0.3 (OpenAPI) shape. */
+function securityFields(security: CardSecurity, version: A2AVersion): Obj {
+  if (version === '0.3') {
+    return {
+      securitySchemes: {
+        [SCHEME]: {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: security.bearerFormat,
+          description: security.description,
+        },
+      },
+      security: [{ [SCHEME]: [] }],
+    };
+  }
+  return {
+    securitySchemes: {
+      [SCHEME]: {
+        httpAuthSecurityScheme: {
+          scheme: 'Bearer',
+          bearerFormat: security.bearerFormat,
+          description: security.description,
+        },
+      },
+    },
+    securityRequirements: [{ schemes: { [SCHEME]: { list: [] } } }],
+  };
+}
+
 /** The card of a mesh agent at this node, in the requested version's shape. */
-export function agentCard(entry: AgentEntry, baseUrl: string, version: A2AVersion): Obj {
+export function agentCard(
+  entry: AgentEntry,
+  baseUrl: string,
+  version: A2AVersion,
+  security?: CardSecurity,
+): Obj {
   const card = entry.card as AgentCard & Obj;
   const url = agentEndpoint(baseUrl, entry.agentId);
   const own = (card.capabilities ?? {}) as Obj;
@@ -63,6 +107,12 @@ export function agentCard(entry: AgentEntry, baseUrl: string, version: A2AVersio
     defaultOutputModes: (card.defaultOutputModes as string[] | undefined) ?? ['text/plain'],
     skills: card.skills.map((s) => ({ ...s, description: s.description ?? '', tags: s.tags ?? [] })),
   };
+  // What the agent says about its own security is replaced by what the gateway enforces.
+  delete out.securitySchemes;
+  delete out.securityRequirements;
+  delete out.security;
+  delete out.allowedCallers;
+  if (security) Object.assign(out, securityFields(security, version));
   if (version === '0.3') {
     Object.assign(out, {
       protocolVersion: '0.3.0',

@@ -1,17 +1,17 @@
 import type { ServerResponse } from 'node:http';
-import { type AgentEntry, RpcError } from '@a2a-mesh/protocol';
+import { type AgentEntry, type JsonRpcErrorObject, RpcError } from '@a2a-mesh/protocol';
 import type { Logger } from 'pino';
 import type { Bus } from '../bus/bus.js';
 import type { Dispatcher } from '../rpc/dispatcher.js';
 import type { DirectoryService } from '../services/directory.js';
 import type { AgentRegistry } from '../sessions/agentRegistry.js';
 import { type HttpRequest, type HttpResponse, type HttpRouter, sendJson } from '../transport/httpRouter.js';
-import { agentCard, etagOf, nodeCard } from './cards.js';
+import { agentCard, type CardSecurity, etagOf, nodeCard } from './cards.js';
 import type { A2AVersion } from './errors.js';
 import { JsonRpcBinding, parseVersion } from './jsonRpcBinding.js';
 import { PushDeliverer, type PushOptions } from './push.js';
 import { A2ASessionMethods } from './sessionMethods.js';
-import { TaskService } from './taskService.js';
+import { type Requester, TaskService } from './taskService.js';
 import { TaskStore } from './taskStore.js';
 
 /** A2A gateway options (`createMeshNode({ a2a })`). Times in milliseconds. */
@@ -41,7 +41,21 @@ export interface A2AGatewayDeps {
   maxBodyBytes: number;
   /** The node's own HTTP base URL (used when no request tells the host). */
   baseUrl: () => string;
+  /**
+   * Authenticates a JSON-RPC request (its `Authorization: Bearer` header); absent, every caller is
+   * the anonymous `http` requester. A refusal is answered with its status, headers and error as is.
+   */
+  authenticate?(req: HttpRequest): Promise<HttpCaller>;
+  /** Throws (Forbidden) when a requester may not send to an agent (its card's `allowedCallers`). */
+  authorizeCall?(requester: Requester, agentId: string, card: unknown): void;
+  /** The authentication scheme the cards declare (`securitySchemes`), when the node requires one. */
+  security?: CardSecurity;
 }
+
+/** The outcome of authenticating an HTTP caller. */
+export type HttpCaller =
+  | { ok: true; requester: Requester }
+  | { ok: false; status: number; error: JsonRpcErrorObject; headers: Record<string, string> };
 
 /**
  * Every mesh agent as a standard A2A agent at this node: agent cards, the JSON-RPC binding with SSE
@@ -67,7 +81,11 @@ export class A2AGateway {
       deps.agents,
       deps.directory,
       this.#pusher,
-      { requestTimeoutMs: deps.requestTimeoutMs, livenessCheckMs: options.livenessCheckMs ?? 2000 },
+      {
+        requestTimeoutMs: deps.requestTimeoutMs,
+        livenessCheckMs: options.livenessCheckMs ?? 2000,
+        ...(deps.authorizeCall ? { authorizeCall: deps.authorizeCall } : {}),
+      },
       log,
     );
     this.#mesh = new A2ASessionMethods(this.tasks, (agentId) => this.#extendedCard(agentId, '1.0'), log);
@@ -106,7 +124,7 @@ export class A2AGateway {
         agents: entries.map((e) => ({
           agentId: e.agentId,
           online: e.online,
-          card: agentCard(e, this.#base(req), version),
+          card: agentCard(e, this.#base(req), version, this.deps.security),
         })),
       });
     });
@@ -120,11 +138,23 @@ export class A2AGateway {
     router.add('GET', '/agents/:agentId/.well-known/agent-card.json', async (req, res, params) => {
       const entry = await this.#entry(params.agentId!);
       if (!entry) return sendJson(res, 404, { error: `agent ${params.agentId} is not in the directory` });
-      this.#sendCard(req, res, agentCard(entry, this.#base(req), cardVersion(req)));
+      this.#sendCard(req, res, agentCard(entry, this.#base(req), cardVersion(req), this.deps.security));
     });
-    router.add('POST', '/agents/:agentId/a2a', (req, res, params, url) =>
-      this.#binding.handle(req, res, params.agentId!, url),
-    );
+    router.add('POST', '/agents/:agentId/a2a', async (req, res, params, url) => {
+      const caller = this.deps.authenticate ? await this.deps.authenticate(req) : undefined;
+      if (caller && !caller.ok) {
+        const text = JSON.stringify({ jsonrpc: '2.0', id: null, error: caller.error });
+        (res as ServerResponse).writeHead(caller.status, {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(text),
+          'cache-control': 'no-store',
+          ...caller.headers,
+        });
+        res.end(text);
+        return;
+      }
+      await this.#binding.handle(req, res, params.agentId!, url, caller?.requester);
+    });
   }
 
   async #entry(agentId: string): Promise<AgentEntry | undefined> {
@@ -143,7 +173,7 @@ export class A2AGateway {
     if (caps?.extendedAgentCard !== true) {
       throw RpcError.of('UnsupportedOperation', `agent ${agentId} has no extended agent card`, { agentId });
     }
-    return agentCard(entry, this.options.publicUrl ?? this.deps.baseUrl(), version);
+    return agentCard(entry, this.options.publicUrl ?? this.deps.baseUrl(), version, this.deps.security);
   }
 
   #base(req: HttpRequest): string {

@@ -18,7 +18,7 @@ import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { type HttpRequest, type HttpResponse, readBody } from '../transport/httpRouter.js';
 import { type A2AVersion, invalidParams, toA2AWire } from './errors.js';
-import type { Delivered, TaskService, TaskStream } from './taskService.js';
+import type { Delivered, Requester, TaskService, TaskStream } from './taskService.js';
 import {
   DeletePushConfigParamsV03Schema,
   GetPushConfigParamsV03Schema,
@@ -37,6 +37,8 @@ import {
 /** What a method handler gets. */
 interface Call {
   agentId: string;
+  /** Who is calling: the authenticated agent, or `http` when the node runs without authentication. */
+  requester: Requester;
   signal: AbortSignal;
   /** `Last-Event-ID` of the request, as a sequence (the sequence extension). */
   lastEventId: number | undefined;
@@ -76,10 +78,10 @@ export class JsonRpcBinding {
     const t = tasks;
     const v1: Record<string, MethodDef> = {
       SendMessage: method(SendMessageRequestSchema, async (p, c) => ({
-        result: await t.sendMessage(c.agentId, p, HTTP_REQUESTER, '1.0', c.signal),
+        result: await t.sendMessage(c.agentId, p, c.requester, '1.0', c.signal),
       })),
       SendStreamingMessage: method(SendMessageRequestSchema, async (p, c) => ({
-        stream: await t.streamMessage(c.agentId, p, HTTP_REQUESTER, '1.0'),
+        stream: await t.streamMessage(c.agentId, p, c.requester, '1.0'),
         map: (d) => d.event,
       })),
       GetTask: method(GetTaskRequestSchema, async (p, c) => ({
@@ -114,11 +116,11 @@ export class JsonRpcBinding {
     };
     const v03: Record<string, MethodDef> = {
       'message/send': method(MessageSendParamsV03Schema, async (p, c) => {
-        const r = await t.sendMessage(c.agentId, sendFrom03(p), HTTP_REQUESTER, '0.3', c.signal);
+        const r = await t.sendMessage(c.agentId, sendFrom03(p), c.requester, '0.3', c.signal);
         return { result: 'task' in r ? taskTo03(r.task) : messageTo03(r.message) };
       }),
       'message/stream': method(MessageSendParamsV03Schema, async (p, c) => ({
-        stream: await t.streamMessage(c.agentId, sendFrom03(p), HTTP_REQUESTER, '0.3'),
+        stream: await t.streamMessage(c.agentId, sendFrom03(p), c.requester, '0.3'),
         map: (d) => streamTo03(d.event, d.final),
       })),
       'tasks/get': method(TaskQueryParamsV03Schema, async (p, c) => ({
@@ -166,7 +168,13 @@ export class JsonRpcBinding {
   }
 
   /** Handles one POST. Never throws: every failure is a JSON-RPC error (or 413/415 for the envelope). */
-  async handle(req: HttpRequest, res: HttpResponse, agentId: string, url: URL): Promise<void> {
+  async handle(
+    req: HttpRequest,
+    res: HttpResponse,
+    agentId: string,
+    url: URL,
+    requester: Requester = HTTP_REQUESTER,
+  ): Promise<void> {
     const rawVersion = header(req, 'a2a-version') ?? url.searchParams.get('A2A-Version') ?? undefined;
     const version = parseVersion(rawVersion);
     const wireVersion: A2AVersion = version ?? '1.0';
@@ -235,6 +243,7 @@ export class JsonRpcBinding {
     try {
       outcome = await def.run(parsed.data as never, {
         agentId,
+        requester,
         signal: abort.signal,
         lastEventId: parseLastEventId(header(req, 'last-event-id')),
       });

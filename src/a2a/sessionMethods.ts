@@ -33,7 +33,11 @@ export class A2ASessionMethods {
 
   register(d: Dispatcher): void {
     const t = this.tasks;
-    const requester = (ctx: CallContext) => ({ id: `agent:${ctx.agentId}`, agentId: ctx.agentId });
+    const requester = (ctx: CallContext) => ({
+      id: `agent:${ctx.agentId}`,
+      agentId: ctx.agentId,
+      claims: ctx.principal.claims,
+    });
     d.register('SendMessage', (p, ctx) => t.sendMessage(p.agentId, p, requester(ctx), '1.0', ctx.signal));
     d.register('SendStreamingMessage', async (p, ctx) =>
       this.#open(ctx, await t.streamMessage(p.agentId, p, requester(ctx), '1.0')),

@@ -50,6 +50,8 @@ export interface Requester {
   id: string;
   /** The delegating agent, when there is one. */
   agentId?: string;
+  /** The caller's credential claims (for the target card's `allowedCallers`). */
+  claims?: Readonly<Record<string, unknown>>;
 }
 
 /** Task engine settings. Times in milliseconds. */
@@ -58,6 +60,8 @@ export interface TaskServiceOptions {
   requestTimeoutMs: number;
   /** How often running turns started here are checked for a vanished agent. */
   livenessCheckMs: number;
+  /** Throws (Forbidden) when `requester` may not send to `agentId`, whose card is `card` (access policy). */
+  authorizeCall?(requester: Requester, agentId: string, card: unknown): void;
 }
 
 interface RunningTurn {
@@ -104,6 +108,7 @@ export class TaskService {
     version: A2AVersion,
   ): Promise<{ taskId: string; from: number; historyLength: number | undefined }> {
     const entry = await this.directory.get(agentId);
+    this.options.authorizeCall?.(requester, agentId, entry.card);
     if (!entry.online) {
       throw RpcError.of('AgentUnreachable', `agent ${agentId} is not connected to the mesh`, { agentId });
     }

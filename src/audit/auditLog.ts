@@ -3,7 +3,7 @@ import type { AuthFailure } from '../auth/authError.js';
 import type { AuthMethod } from '../auth/principal.js';
 
 /** Where a session came from. */
-export type AuditTransport = 'websocket' | 'http2' | 'memory';
+export type AuditTransport = 'websocket' | 'http2' | 'memory' | 'a2a';
 
 /**
  * One audit record. Fields are ids, names and counts only: never a credential, a claim value, a

@@ -3,6 +3,7 @@ import {
   CloseCode,
   type FrameConnection,
   type HandlerContext,
+  type JsonRpcErrorObject,
   RpcError,
 } from '@a2a-mesh/protocol';
 import type { Logger } from 'pino';
@@ -39,6 +40,11 @@ export type TransportAuth =
   | { type: 'none' }
   | { type: 'ok'; principal: Principal }
   | { type: 'failed'; error: AuthError };
+
+/** An HTTP request's caller: the agent its bearer credential names, or why it is refused. */
+export type HttpAuth =
+  | { ok: true; principal: Principal | undefined }
+  | { ok: false; status: number; error: JsonRpcErrorObject; headers: Record<string, string> };
 
 /** A hello's claims, as the gate reads them. */
 export interface HelloClaims {
@@ -93,6 +99,70 @@ export class SecurityGate implements CallGuard {
       if (error instanceof AuthError) return { type: 'failed', error };
       throw error;
     }
+  }
+
+  /**
+   * Authenticates a one-off HTTP request (the A2A gateway) by its `Authorization: Bearer` header:
+   * 401 (with `WWW-Authenticate`) when missing or refused, 503 when keys cannot be fetched, 429 when the
+   * address keeps failing or the agent exceeds its request rate. `principal` is undefined with auth off.
+   */
+  async checkHttp(header: string | string[] | undefined, remoteAddress: string): Promise<HttpAuth> {
+    if (!this.#o.authenticator.required) return { ok: true, principal: undefined };
+    let principal: Principal;
+    try {
+      principal = await this.#o.authenticator.authenticate(bearerToken(header));
+    } catch (error) {
+      if (!(error instanceof AuthError)) throw error;
+      this.authFailed(error, 'a2a', remoteAddress);
+      if (error.retryable) {
+        return refusal(
+          503,
+          'Unavailable',
+          'credentials cannot be checked now',
+          { detail: error.failure },
+          {
+            'retry-after': '1',
+          },
+        );
+      }
+      // Failures spend the address's connection allowance: guessing is slow.
+      const waitMs = this.#o.limiter?.admitConnection(remoteAddress) ?? 0;
+      if (waitMs > 0) {
+        return refusal(
+          429,
+          'RateLimited',
+          'too many failed attempts',
+          {
+            retryAfterMs: waitMs,
+          },
+          { 'retry-after': String(Math.ceil(waitMs / 1000)) },
+        );
+      }
+      const challenge = `Bearer realm="a2a-mesh", error="${error.failure === 'missing' ? 'invalid_request' : 'invalid_token'}"`;
+      return refusal(
+        401,
+        'Unauthenticated',
+        error.message,
+        { detail: error.failure },
+        { 'www-authenticate': challenge },
+      );
+    }
+    const limiter = this.#o.limiter;
+    if (limiter && principal.agentId !== undefined) {
+      const waitMs = limiter.buckets(`agent:${principal.agentId}`, Date.now()).requests.take(1);
+      if (waitMs > 0) {
+        return refusal(
+          429,
+          'RateLimited',
+          'too many requests; retry later',
+          { retryAfterMs: waitMs, limit: 'requests' },
+          {
+            'retry-after': String(Math.ceil(waitMs / 1000)),
+          },
+        );
+      }
+    }
+    return { ok: true, principal };
   }
 
   /** Records a refused credential (never the credential). */
@@ -254,6 +324,16 @@ export class SecurityGate implements CallGuard {
     if (g?.timer) clearTimeout(g.timer);
     this.#sessions.delete(session);
   }
+}
+
+function refusal(
+  status: number,
+  name: 'Unauthenticated' | 'Unavailable' | 'RateLimited',
+  message: string,
+  extra: Record<string, unknown>,
+  headers: Record<string, string>,
+): HttpAuth {
+  return { ok: false, status, error: RpcError.of(name, message, extra).toWire(), headers };
 }
 
 /** Runs `fn` once the current response has gone out (errors do not run `afterResponse` callbacks). */
