@@ -131,3 +131,28 @@ describe('a safe default on a public interface', () => {
     expect(redactUrl('nats://nats-1:4222')).toBe('nats://nats-1:4222');
   });
 });
+
+describe('the root logger', () => {
+  it('redacts credential fields whatever logs them', async () => {
+    const { createLogger } = await import('../../src/log.js');
+    const { Writable } = await import('node:stream');
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'info', pretty: false });
+    // Re-create with a capturing destination and the same options.
+    const pino = (await import('pino')).default;
+    const { REDACT_PATHS } = await import('../../src/log.js');
+    const sink = new Writable({
+      write(chunk, _e, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    const captured = pino({ redact: { paths: [...REDACT_PATHS], censor: '[redacted]' } }, sink);
+    captured.info(
+      { params: { token: 'T0KEN' }, headers: { authorization: 'Bearer S3CRET' }, nats: { pass: 'P4SS' } },
+      'x',
+    );
+    expect(lines.join('')).not.toMatch(/T0KEN|S3CRET|P4SS/);
+    expect(logger.level).toBe('info');
+  });
+});
