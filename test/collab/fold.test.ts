@@ -365,3 +365,42 @@ describe('snapshots', () => {
     expect(toSnapshot(fromSnap)).toEqual(toSnapshot(whole));
   });
 });
+
+describe('roles and removals', () => {
+  const role = (from: string, agentId: string, r: string, previousRole?: string) =>
+    rec('role', from, previousRole === undefined ? { agentId, role: r } : { agentId, role: r, previousRole });
+  const removed = (by: string, agentId: string) => rec('left', by, { agentId, reason: 'removed', by });
+
+  it('a role event invites (offline) or changes a role, keeping presence; removal bars until re-invited', () => {
+    const s = fold([
+      started(),
+      joined('bob'),
+      presence('bob', 'typing'),
+      role('owner', 'bob', 'observer', 'member'),
+      role('owner', 'carol', 'member'),
+    ]);
+    expect(memberList(s)).toContainEqual({
+      agentId: 'bob',
+      role: 'observer',
+      online: true,
+      status: 'typing',
+    });
+    expect(s.members.get('carol')).toEqual({ role: 'member', online: false });
+    applyRecord(s, 6, removed('owner', 'bob'));
+    expect(s.members.has('bob')).toBe(false);
+    expect([...s.removed]).toEqual(['bob']);
+    applyRecord(s, 7, left('carol', 'leave'));
+    expect([...s.removed]).toEqual(['bob']);
+    applyRecord(s, 8, role('owner', 'bob', 'member'));
+    expect(s.removed.size).toBe(0);
+    expect(s.members.get('bob')).toEqual({ role: 'member', online: false });
+  });
+
+  it('removals survive snapshots; old snapshots without them restore to none', () => {
+    const s = fold([started(), joined('bob'), removed('owner', 'bob')]);
+    const again = fromSnapshot(structuredClone(toSnapshot(s)));
+    expect([...again.removed]).toEqual(['bob']);
+    const { removed: _r, ...old } = toSnapshot(s);
+    expect(fromSnapshot(old).removed.size).toBe(0);
+  });
+});
