@@ -220,6 +220,7 @@ export class SecurityGate implements CallGuard {
 
   /** CallGuard: every request takes from the session's rate buckets first. */
   admit(session: Session, _method: string, _ctx: HandlerContext): void {
+    if (!this.#o.limiter) return;
     const meter = this.#sessions.get(session)?.meter;
     if (!meter) return;
     try {
