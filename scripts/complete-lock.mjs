@@ -13,7 +13,14 @@ function platformOf(name) {
   const os = parts.find((p) => OS.includes(p));
   const cpu = parts.find((p) => CPU.includes(p));
   if (!os || !cpu) return undefined;
-  const libc = os === 'linux' ? (parts.includes('musl') ? 'musl' : parts.includes('gnu') ? 'glibc' : undefined) : undefined;
+  const libc =
+    os === 'linux'
+      ? parts.includes('musl')
+        ? 'musl'
+        : parts.includes('gnu')
+          ? 'glibc'
+          : undefined
+      : undefined;
   return { os: [os], cpu: [cpu], ...(libc ? { libc: [libc] } : {}) };
 }
 
@@ -30,7 +37,9 @@ for (const [path, entry] of Object.entries(packages)) {
     added++;
   }
 }
-const sorted = Object.fromEntries(Object.entries(packages).sort(([a], [b]) => (a === '' ? -1 : b === '' ? 1 : a.localeCompare(b))));
+const sorted = Object.fromEntries(
+  Object.entries(packages).sort(([a], [b]) => (a === '' ? -1 : b === '' ? 1 : a.localeCompare(b))),
+);
 lock.packages = sorted;
 writeFileSync('package-lock.json', `${JSON.stringify(lock, null, 2)}\n`);
 console.log(`complete-lock: added ${added} platform entr${added === 1 ? 'y' : 'ies'}`);

@@ -76,7 +76,7 @@ describe('A2A tasks across nodes (NATS bus)', () => {
     const events = await sse(res);
     const ids = events.map((e) => Number(e.id));
     expect(ids).toEqual([...ids].sort((x, y) => x - y));
-    const taskId = ((events[0]?.data.result as { task: { id: string } }).task as { id: string }).id;
+    const taskId = (events[0]!.data.result as { task: { id: string } }).task.id;
     // A client that saw the first two events reconnects to the other node and misses nothing.
     const resumed = await fetch(`${a.httpUrl}/agents/worker/a2a`, {
       method: 'POST',

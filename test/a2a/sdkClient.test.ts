@@ -151,7 +151,7 @@ describe('@a2a-js/sdk 1.3 client against the gateway', () => {
     const rest: string[] = [];
     for await (const ev of stream)
       rest.push(
-        `${ev.payload?.$case}:${(ev.payload?.value as { status?: { state: number } }).status?.state}`,
+        `${ev.payload?.$case}:${(ev.payload?.value as { status?: { state: number } } | undefined)?.status?.state}`,
       );
     expect(rest.at(-1)).toBe(`statusUpdate:${TaskState.TASK_STATE_CANCELED}`);
     expect((await client.cancelTask({ id: task.value.id } as never)).status?.state).toBe(
