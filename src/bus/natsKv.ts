@@ -2,7 +2,7 @@ import { AsyncQueue } from '@a2a-mesh/protocol';
 import { StorageType } from '@nats-io/jetstream';
 import type { KV, KvWatchEntry } from '@nats-io/kv';
 import { Kvm, KvWatchInclude } from '@nats-io/kv';
-import type { QueuedIterator } from '@nats-io/transport-node';
+import { headers, nuid, type QueuedIterator } from '@nats-io/transport-node';
 import {
   type KvBucket,
   type KvChange,
@@ -11,7 +11,7 @@ import {
   type KvOptions,
   type KvWatcher,
 } from './bus.js';
-import { isWrongLastSequence, type NatsContext, toBusError } from './natsContext.js';
+import { isWrongLastSequence, type NatsContext, retryWhileUp, settle, toBusError } from './natsContext.js';
 
 /**
  * A watcher started at time t reports, from its initial snapshot, entries written after t minus this
@@ -19,6 +19,9 @@ import { isWrongLastSequence, type NatsContext, toBusError } from './natsContext
  * between `watch()` and the moment its consumer exists.
  */
 const WATCH_CLOCK_SKEW_MS = 2_000;
+/** Header with a random id per conditional write, to recognise our own write behind a duplicate ack. */
+const WRITE_HEADER = 'Mesh-Write';
+const KEY = /^[-/=.\w]+$/;
 
 /** The JetStream KV bucket name for a mesh bucket: `<prefix>_<bucket>`, invalid characters as `_`. */
 export function kvBucketName(prefix: string, bucket: string): string {
@@ -33,29 +36,30 @@ export async function openNatsKv(
 ): Promise<NatsKvBucket> {
   const name = kvBucketName(ctx.prefix, bucket);
   const ttlMs = options.ttlMs ?? 0;
-  const kv = await ctx.link.run(() =>
-    new Kvm(ctx.js).create(name, {
+  const { kv, status } = await settle(ctx.link, ctx.logger, ctx.requestTimeoutMs, async () => {
+    const kv = await new Kvm(ctx.js).create(name, {
       history: 1,
       replicas: ctx.replicas,
       storage: StorageType.File,
       timeout: ctx.requestTimeoutMs,
       ...(ttlMs > 0 ? { ttl: ttlMs } : {}),
-    }),
-  );
-  const status = await ctx.link.run(() => kv.status());
+    });
+    return { kv, status: await kv.status() };
+  });
   if (status.ttl !== ttlMs) {
     ctx.logger.warn(
       { bucket: name, ttlMs: status.ttl, requestedTtlMs: ttlMs },
       'KV bucket exists with another TTL; keeping it',
     );
   }
-  return new NatsKvBucket(ctx, kv, status.ttl);
+  return new NatsKvBucket(ctx, kv, name, status.ttl);
 }
 
 /** A mesh KV bucket on a JetStream KV bucket (history 1, TTL as the stream's max age). */
 export class NatsKvBucket implements KvBucket {
   readonly #ctx: NatsContext;
   readonly #kv: KV;
+  readonly #name: string;
   readonly #ttlMs: number;
   readonly #watchers = new Set<NatsKvWatcher>();
   /** Watchers whose consumer does not exist yet: writes from this node wait for them, so they see the writes. */
@@ -63,9 +67,10 @@ export class NatsKvBucket implements KvBucket {
   /** Highest revision this instance has seen: a watcher's snapshot entries at or below it are not news. */
   #knownRevision = 0;
 
-  constructor(ctx: NatsContext, kv: KV, ttlMs: number) {
+  constructor(ctx: NatsContext, kv: KV, name: string, ttlMs: number) {
     this.#ctx = ctx;
     this.#kv = kv;
+    this.#name = name;
     this.#ttlMs = ttlMs;
   }
 
@@ -87,16 +92,52 @@ export class NatsKvBucket implements KvBucket {
 
   async put(key: string, value: Uint8Array): Promise<number> {
     await this.#watchersReady();
-    return this.#saw(await this.#ctx.link.run(() => this.#kv.put(key, value)));
+    const { link, requestTimeoutMs } = this.#ctx;
+    return this.#saw(await retryWhileUp(link, requestTimeoutMs, () => this.#kv.put(key, value)));
+  }
+
+  /**
+   * Writes `key` only if its last revision is `expected` (0: no entry). Besides the expected-sequence
+   * header, the message id `<key>:<expected>` lets the stream store one write per revision: on a
+   * replicated stream the header alone lets concurrent writers through (nats-server #4320).
+   */
+  async #writeIf(key: string, value: Uint8Array, expected: number): Promise<number> {
+    if (key.startsWith('.') || key.endsWith('.') || !KEY.test(key)) throw new Error(`invalid key: ${key}`);
+    const { js, jsm, link, requestTimeoutMs } = this.#ctx;
+    const nonce = nuid.next();
+    const h = headers();
+    h.set(WRITE_HEADER, nonce);
+    try {
+      // Repeating is safe: a repeat of a stored write is a duplicate of our own message.
+      const ack = await retryWhileUp(link, requestTimeoutMs, () =>
+        js.publish(`$KV.${this.#name}.${key}`, value, {
+          headers: h,
+          msgID: `${key}:${expected}`,
+          expect: { lastSubjectSequence: expected },
+          timeout: requestTimeoutMs,
+        }),
+      );
+      if (ack.duplicate) {
+        const m = await link.run(() => jsm.streams.getMessage(`KV_${this.#name}`, { seq: ack.seq }));
+        if (m?.header.get(WRITE_HEADER) !== nonce) throw new KvConflictError(key);
+      }
+      return this.#saw(ack.seq);
+    } catch (err) {
+      throw isWrongLastSequence(err) ? new KvConflictError(key) : err;
+    }
   }
 
   async create(key: string, value: Uint8Array): Promise<number> {
     await this.#watchersReady();
     try {
-      return this.#saw(await this.#ctx.link.run(() => this.#kv.create(key, value)));
+      return await this.#writeIf(key, value, 0);
     } catch (err) {
-      throw isWrongLastSequence(err) ? new KvConflictError(key) : err;
+      if (!(err instanceof KvConflictError)) throw err;
     }
+    // The last message may be a delete marker: then the key can be created on top of it.
+    const e = await this.#ctx.link.run(() => this.#kv.get(key));
+    if (!e || e.operation === 'PUT') throw new KvConflictError(key);
+    return this.#writeIf(key, value, e.revision);
   }
 
   async update(key: string, value: Uint8Array, revision: number): Promise<number> {
@@ -105,16 +146,12 @@ export class NatsKvBucket implements KvBucket {
       this.#ctx.link.check();
       throw new KvConflictError(key);
     }
-    try {
-      return this.#saw(await this.#ctx.link.run(() => this.#kv.update(key, value, revision)));
-    } catch (err) {
-      throw isWrongLastSequence(err) ? new KvConflictError(key) : err;
-    }
+    return this.#writeIf(key, value, revision);
   }
 
   async delete(key: string): Promise<void> {
     await this.#watchersReady();
-    await this.#ctx.link.run(() => this.#kv.delete(key));
+    await retryWhileUp(this.#ctx.link, this.#ctx.requestTimeoutMs, () => this.#kv.delete(key));
   }
 
   async keys(prefix = ''): Promise<string[]> {
