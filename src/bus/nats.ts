@@ -27,7 +27,14 @@ import {
   NoRespondersError,
   type Registration,
 } from './bus.js';
-import { Link, type NatsBusLogger, type NatsContext, silentLogger, toBusError } from './natsContext.js';
+import {
+  Link,
+  type NatsBusLogger,
+  type NatsContext,
+  settle,
+  silentLogger,
+  toBusError,
+} from './natsContext.js';
 import { type NatsKvBucket, openNatsKv } from './natsKv.js';
 import { NatsLogs } from './natsLogs.js';
 
@@ -196,12 +203,15 @@ export class NatsBus implements Bus {
       });
     });
     try {
-      const jsm = await jetstreamManager(nc, { timeout: requestTimeoutMs });
+      const link = new Link();
+      const jsm = await settle(link, logger, requestTimeoutMs, () =>
+        jetstreamManager(nc, { timeout: requestTimeoutMs }),
+      );
       const js = jetstream(nc, { timeout: requestTimeoutMs });
-      const ctx: NatsContext = { nc, js, jsm, prefix, replicas, requestTimeoutMs, logger, link: new Link() };
+      const ctx: NatsContext = { nc, js, jsm, prefix, replicas, requestTimeoutMs, logger, link };
       const bus = new NatsBus(nc, ctx);
-      await bus.#logs.ensureStream();
       bus.#watchStatus();
+      await settle(link, logger, requestTimeoutMs, () => bus.#logs.ensureStream());
       logger.info(
         { server: nc.getServer(), prefix, stream: bus.#logs.stream, replicas },
         'NATS bus connected',

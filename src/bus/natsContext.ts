@@ -152,6 +152,48 @@ export function toBusError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));
 }
 
+/**
+ * Runs a setup step (connecting, creating a stream or bucket), retrying while JetStream is not ready:
+ * a cluster still electing leaders, a replicated stream still being created by another node. Gives up
+ * after 3 request timeouts, or at once when the connection is down.
+ */
+export async function settle<T>(
+  link: Link,
+  logger: NatsBusLogger,
+  requestTimeoutMs: number,
+  step: () => Promise<T>,
+): Promise<T> {
+  const deadline = Date.now() + 3 * requestTimeoutMs;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await step();
+    } catch (err) {
+      const mapped = toBusError(err);
+      if (!(mapped instanceof BusUnavailableError) || !link.connected || Date.now() > deadline) throw mapped;
+      logger.warn({ err: mapped.message, attempt }, 'JetStream not ready yet; retrying');
+      await sleep(Math.min(200 * 2 ** attempt, 2000));
+    }
+  }
+}
+
+/**
+ * Runs a write through `link`, retrying it while JetStream answers "unavailable" although the
+ * connection is up (a replicated stream electing its leader), for up to `timeoutMs`. Only for writes
+ * that are safe to repeat. A dropped connection still fails at once.
+ */
+export async function retryWhileUp<T>(link: Link, timeoutMs: number, op: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await link.run(op);
+    } catch (err) {
+      const remainingMs = deadline - Date.now();
+      if (!(err instanceof BusUnavailableError) || !link.connected || remainingMs < 100) throw err;
+      await sleep(Math.min(50 * 2 ** attempt, 1000, remainingMs - 50));
+    }
+  }
+}
+
 /** Resolves after `ms` milliseconds. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

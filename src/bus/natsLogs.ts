@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { MeshError } from '@a2a-mesh/protocol';
 import {
   type Consumer,
@@ -36,6 +37,10 @@ const TOKEN = /^[A-Za-z0-9_-]+$/;
 /** offset→sequence hints kept per log, and logs kept in the cache. */
 const MAX_SEEN_PER_LOG = 2048;
 const MAX_CACHED_LOGS = 10_000;
+/** A follower whose consumer sent nothing, not even a heartbeat, for this long while connected starts a new one. */
+const STALLED_AFTER_MS = 5_000;
+/** `info` re-reads the epoch from the stream when its last look is older than this. */
+const EPOCH_RECHECK_MS = 5_000;
 /** Conflict retries before an append gives up (only reachable under pathological contention). */
 const MAX_CONFLICTS = 1000;
 
@@ -76,6 +81,15 @@ function offsetOf(msg: StoredMsg | { headers?: MsgHdrs | undefined }, log: strin
   return offset;
 }
 
+/** The stream description carrying the epoch. */
+function describe(prefix: string, epoch: string): string {
+  return `a2a-mesh logs under ${prefix}.*; epoch=${epoch}`;
+}
+
+function epochOf(description: string | undefined): string | undefined {
+  return description ? /epoch=([A-Za-z0-9]+)/.exec(description)?.[1] : undefined;
+}
+
 function abortIfNeeded(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new MeshError('aborted', 'append was aborted', { cause: signal.reason });
 }
@@ -94,6 +108,7 @@ export class NatsLogs {
   readonly #states = new Map<string, LogState>();
   readonly #followers = new Map<string, Set<NatsFollower>>();
   #epoch = '';
+  #epochCheckedAt = 0;
 
   constructor(ctx: NatsContext) {
     this.#ctx = ctx;
@@ -108,13 +123,18 @@ export class NatsLogs {
     return this.#epoch;
   }
 
-  /** Creates the stream, or updates its subjects and replicas; records the epoch. Idempotent. */
+  /**
+   * Creates the stream, or updates its subjects and replicas; records the epoch. Idempotent.
+   * The epoch is a random id kept in the stream's description: stream configuration is the same on
+   * every replica, while its creation time is not (each replica reports its own), so a new epoch
+   * means exactly that the stream was created anew.
+   */
   async ensureStream(): Promise<void> {
     const { jsm, prefix, replicas } = this.#ctx;
     const subjects = logStreamSubjects(prefix);
     const wanted: Partial<StreamConfig> & { name: string } = {
       name: this.#stream,
-      description: `a2a-mesh logs under ${prefix}.*`,
+      description: describe(prefix, randomUUID().replaceAll('-', '').slice(0, 16)),
       subjects,
       storage: StorageType.File,
       retention: RetentionPolicy.Limits,
@@ -133,8 +153,9 @@ export class NatsLogs {
         info = await jsm.streams.add(wanted);
         this.#ctx.logger.info({ stream: this.#stream, subjects, replicas }, 'created log stream');
       } catch (addErr) {
-        // Another node created it first.
-        info = await jsm.streams.info(this.#stream).catch(() => Promise.reject(addErr));
+        // Another node created it first (with another epoch, hence "a different configuration");
+        // in a cluster it can take a moment before its info answers.
+        info = await this.#infoOnceCreated(addErr);
       }
     }
     const have = info.config;
@@ -149,16 +170,20 @@ export class NatsLogs {
         'log stream has more replicas than configured; keeping them',
       );
     }
-    if (!sameSubjects || have.num_replicas !== numReplicas || !have.allow_direct) {
-      info = await jsm.streams.update(this.#stream, {
+    const hasEpoch = epochOf(have.description) !== undefined;
+    if (!sameSubjects || have.num_replicas !== numReplicas || !have.allow_direct || !hasEpoch) {
+      await jsm.streams.update(this.#stream, {
         ...have,
         subjects,
         num_replicas: numReplicas,
         allow_direct: true,
+        description: (hasEpoch ? have.description : wanted.description) ?? '',
       });
+      // Read back: when nodes update at once, the last update wins.
+      info = await jsm.streams.info(this.#stream);
       this.#ctx.logger.info({ stream: this.#stream, subjects, replicas: numReplicas }, 'updated log stream');
     }
-    const epoch = BigInt(info.created.replace(/\D/g, '') || '0').toString(36);
+    const epoch = epochOf(info.config.description) ?? '';
     if (this.#epoch && epoch !== this.#epoch) {
       this.#ctx.logger.warn(
         { stream: this.#stream, was: this.#epoch, now: epoch },
@@ -167,6 +192,26 @@ export class NatsLogs {
       this.#states.clear();
     }
     this.#epoch = epoch;
+    this.#epochCheckedAt = Date.now();
+  }
+
+  async #infoOnceCreated(addErr: unknown): Promise<StreamInfo> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.#ctx.jsm.streams.info(this.#stream);
+      } catch {
+        if (attempt >= 20) throw addErr;
+        await sleep(250);
+      }
+    }
+  }
+
+  /** The epoch, re-read from the stream when the last look is older than a few seconds. */
+  async #currentEpoch(): Promise<string> {
+    if (Date.now() - this.#epochCheckedAt > EPOCH_RECHECK_MS) {
+      await this.#ctx.link.run(() => this.ensureStream());
+    }
+    return this.#epoch;
   }
 
   /** `<prefix>.<log>.log`, after checking the log name. */
@@ -354,9 +399,9 @@ export class NatsLogs {
       this.#get({ next_by_subj: subject, seq: 1 }),
       this.#get({ last_by_subj: subject }),
     ]);
+    const epoch = await this.#currentEpoch();
     const lastOffset = last ? offsetOf(last, log, last.seq) : 0;
-    if (!last || !head || lastOffset === 0)
-      return { epoch: this.#epoch, firstOffset: lastOffset + 1, lastOffset };
+    if (!last || !head || lastOffset === 0) return { epoch, firstOffset: lastOffset + 1, lastOffset };
     // A deletion marker may come first; the log starts after it.
     let first: StoredMsg | null = head;
     while (first && offsetOf(first, log, first.seq) === 0) {
@@ -366,7 +411,7 @@ export class NatsLogs {
     const state = this.#state(log);
     this.#advance(state, last.seq, lastOffset);
     if (first) this.#remember(state, firstOffset, first.seq);
-    return { epoch: this.#epoch, firstOffset, lastOffset };
+    return { epoch, firstOffset, lastOffset };
   }
 
   /**
@@ -577,38 +622,74 @@ class NatsFollower implements LogFollower {
   async *#entries(): AsyncGenerator<LogEntry> {
     try {
       if (this.#closed) return;
-      const startSeq = await this.#logs.startSequence(this.#log, this.#subject, this.#fromOffset);
-      if (this.#closed) return;
-      const consumer = await this.#createConsumer(startSeq);
-      this.#consumer = consumer;
-      if (this.#closed) return;
-      // Short heartbeats: a consumer lost with its server is noticed (and recreated) within seconds.
-      const messages = await consumer.consume({ max_messages: 256, expires: 10_000, idle_heartbeat: 1_000 });
-      this.#messages = messages;
-      if (this.#closed) {
-        messages.stop();
-        return;
-      }
+      let startSeq = await this.#logs.startSequence(this.#log, this.#subject, this.#fromOffset);
       let next = this.#fromOffset;
       let lastSeq = 0;
-      for await (const m of messages) {
-        if (m.seq <= lastSeq) continue;
-        const offset = offsetOf(m, this.#log, m.seq);
-        // The log was deleted (the consumer starts after any older marker).
-        if (offset === 0) return;
-        // Entries before `fromOffset` (the start sequence is a lower bound), or a duplicate.
-        if (offset < next) continue;
-        if (offset > next) {
-          throw new MeshError(
-            'protocol',
-            `log ${this.#log}: gap while following, expected offset ${next}, got ${offset}`,
-          );
-        }
-        lastSeq = m.seq;
-        next = offset + 1;
-        this.#logs.seen(this.#log, offset, m.seq);
-        yield { offset, data: m.data };
+      while (!this.#closed) {
+        const consumer = await this.#createConsumer(startSeq);
+        this.#consumer = consumer;
         if (this.#closed) return;
+        // Short heartbeats: a consumer lost with its server is noticed within seconds.
+        const messages = await consumer.consume({
+          max_messages: 256,
+          expires: 10_000,
+          idle_heartbeat: 1_000,
+        });
+        this.#messages = messages;
+        if (this.#closed) {
+          messages.stop();
+          return;
+        }
+        // nats.js recreates an ordered consumer that is gone, but keeps waiting on one whose server is
+        // down (its info request times out, and after a reconnect it stops watching heartbeats): when
+        // neither a message nor a heartbeat came for a while although connected, start a new consumer
+        // after the last message seen.
+        let stalled = false;
+        let lastActivity = Date.now();
+        // While our reader holds an entry, nats.js stops pulling and the heartbeats stop with it.
+        let reading = false;
+        void (async () => {
+          for await (const st of messages.status()) if (st.type === 'heartbeat') lastActivity = Date.now();
+        })().catch(() => {});
+        const watchdog = setInterval(() => {
+          if (reading || !this.#ctx.link.connected) lastActivity = Date.now();
+          else if (Date.now() - lastActivity > STALLED_AFTER_MS) {
+            stalled = true;
+            messages.stop();
+          }
+        }, 1_000);
+        watchdog.unref();
+        try {
+          for await (const m of messages) {
+            lastActivity = Date.now();
+            startSeq = m.seq + 1;
+            if (m.seq <= lastSeq) continue;
+            const offset = offsetOf(m, this.#log, m.seq);
+            // The log was deleted (the consumer starts after any older marker).
+            if (offset === 0) return;
+            // Entries before `fromOffset` (the start sequence is a lower bound), or a duplicate.
+            if (offset < next) continue;
+            if (offset > next) {
+              throw new MeshError(
+                'protocol',
+                `log ${this.#log}: gap while following, expected offset ${next}, got ${offset}`,
+              );
+            }
+            lastSeq = m.seq;
+            next = offset + 1;
+            this.#logs.seen(this.#log, offset, m.seq);
+            reading = true;
+            yield { offset, data: m.data };
+            reading = false;
+            lastActivity = Date.now();
+            if (this.#closed) return;
+          }
+        } finally {
+          clearInterval(watchdog);
+        }
+        consumer.delete().catch(() => {});
+        if (!stalled) return;
+        this.#ctx.logger.warn({ log: this.#log, startSeq }, 'log follower stalled; recreating its consumer');
       }
     } catch (err) {
       throw toBusError(err);
