@@ -7,6 +7,8 @@ import { mapLimit, RawAgent, sleep } from '../lib/rawAgent.js';
 import { summarize } from '../lib/stats.js';
 import type { LatencyRunResult, LatencySetupArgs } from '../procs/commands.js';
 
+const TIMELINE_BUCKET_MS = 250;
+
 interface Collab {
   collaborationId: string;
   members: { agent: RawAgent; node: number }[];
@@ -62,6 +64,8 @@ export async function latencyRun(a: {
   const same: number[] = [];
   /** Worst deliveries: when the share was sent (ms after measuring began) and how long it took. */
   const worst: { atMs: number; ms: number }[] = [];
+  /** Slowest delivery per 250 ms of send time, to see whether stalls are periodic. */
+  const timeline: number[] = new Array(Math.ceil(a.durationMs / TIMELINE_BUCKET_MS)).fill(0);
   const start = performance.now();
   const measureFrom = start + a.warmupMs;
   const sendUntil = measureFrom + a.durationMs;
@@ -77,6 +81,9 @@ export async function latencyRun(a: {
         const ms = performance.now() - content.t;
         received++;
         (content.n === m.node ? same : cross).push(ms);
+        const bucket = Math.floor((content.t - measureFrom) / TIMELINE_BUCKET_MS);
+        if (bucket < timeline.length)
+          timeline[bucket] = Math.max(timeline[bucket]!, Math.round(ms * 10) / 10);
         if (worst.length < 20 || ms > worst[worst.length - 1]!.ms) {
           worst.push({ atMs: Math.round(content.t - measureFrom), ms: Math.round(ms * 10) / 10 });
           worst.sort((x, y) => y.ms - x.ms);
@@ -140,6 +147,7 @@ export async function latencyRun(a: {
     received,
     rate: sent / elapsed,
     worst,
+    timeline,
   };
 }
 

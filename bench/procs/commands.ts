@@ -142,6 +142,8 @@ export interface LatencyRunResult {
   rate: number;
   /** The 20 slowest deliveries: send time (ms after measuring began) and latency (ms). */
   worst: { atMs: number; ms: number }[];
+  /** Slowest delivery (ms) of the shares sent in each 250 ms of the measuring window. */
+  timeline: number[];
 }
 
 export interface WritesSetupArgs {

@@ -179,6 +179,26 @@ export const writesScenario: Scenario = {
     notes.push(
       'baseline: plain JetStream publishes (no expected-sequence header) into one subject of a file-storage stream, same total in flight',
     );
+    // A node appends to one log one publish at a time; this is what that allows on this machine.
+    checkBudget(ctx);
+    const serial = await publisher.call(
+      'jsPublish',
+      {
+        servers: nats.url,
+        subject: `${subjectBase}.${token()}`,
+        connections: 1,
+        publishers: 1,
+        window: 1,
+        payloadBytes: 120,
+        warmupMs,
+        durationMs,
+      },
+      60_000,
+    );
+    notes.push(
+      `JetStream publishes one at a time (1 in flight, as a node appends to one log): ${Math.round(serial.rate).toLocaleString('en-US')}/s`,
+    );
+    trials.serialPublish = serial;
     return { rows, notes, trials };
   },
 };
