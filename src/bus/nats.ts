@@ -278,6 +278,11 @@ export class NatsBus implements Bus {
       case 'update':
       case 'ping':
         return;
+      default: {
+        // Exhaustive at compile time; a status type added by a newer nats.js is only logged.
+        const unknown: never = s;
+        this.#log.debug({ status: unknown }, 'NATS status');
+      }
     }
   }
 

@@ -107,21 +107,30 @@ export class NatsKvBucket implements KvBucket {
     const nonce = nuid.next();
     const h = headers();
     h.set(WRITE_HEADER, nonce);
+    let msgId = `${key}:${expected}`;
     try {
-      // Repeating is safe: a repeat of a stored write is a duplicate of our own message.
-      const ack = await retryWhileUp(link, requestTimeoutMs, () =>
-        js.publish(`$KV.${this.#name}.${key}`, value, {
-          headers: h,
-          msgID: `${key}:${expected}`,
-          expect: { lastSubjectSequence: expected },
-          timeout: requestTimeoutMs,
-        }),
-      );
-      if (ack.duplicate) {
+      for (;;) {
+        const id = msgId;
+        // Repeating is safe: a repeat of a stored write is a duplicate of our own message.
+        const ack = await retryWhileUp(link, requestTimeoutMs, () =>
+          js.publish(`$KV.${this.#name}.${key}`, value, {
+            headers: h,
+            msgID: id,
+            expect: { lastSubjectSequence: expected },
+            timeout: requestTimeoutMs,
+          }),
+        );
+        if (!ack.duplicate) return this.#saw(ack.seq);
         const m = await link.run(() => jsm.streams.getMessage(`KV_${this.#name}`, { seq: ack.seq }));
-        if (m?.header.get(WRITE_HEADER) !== nonce) throw new KvConflictError(key);
+        if (m?.header.get(WRITE_HEADER) === nonce) return this.#saw(ack.seq);
+        // A create whose id still names an entry that has just expired: the key is free, and racing
+        // creators all pick the same next id.
+        if (m === null && this.#ttlMs > 0 && expected === 0 && msgId === `${key}:0`) {
+          msgId = `${key}:0:${ack.seq}`;
+          continue;
+        }
+        throw new KvConflictError(key);
       }
-      return this.#saw(ack.seq);
     } catch (err) {
       throw isWrongLastSequence(err) ? new KvConflictError(key) : err;
     }
