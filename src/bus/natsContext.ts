@@ -59,16 +59,19 @@ export class Link {
     return new Promise<T>((resolve, reject) => {
       const fail = (error: Error) => reject(error);
       this.#inflight.add(fail);
-      op().then(
-        (value) => {
-          this.#inflight.delete(fail);
-          resolve(value);
-        },
-        (err: unknown) => {
-          this.#inflight.delete(fail);
-          reject(toBusError(err));
-        },
-      );
+      // `then` also turns a synchronous throw of `op` into a rejection.
+      Promise.resolve()
+        .then(op)
+        .then(
+          (value) => {
+            this.#inflight.delete(fail);
+            resolve(value);
+          },
+          (err: unknown) => {
+            this.#inflight.delete(fail);
+            reject(toBusError(err));
+          },
+        );
     });
   }
 

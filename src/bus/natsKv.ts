@@ -4,6 +4,7 @@ import type { KV, KvWatchEntry } from '@nats-io/kv';
 import { Kvm, KvWatchInclude } from '@nats-io/kv';
 import { headers, nuid, type QueuedIterator } from '@nats-io/transport-node';
 import {
+  BusUnavailableError,
   type KvBucket,
   type KvChange,
   KvConflictError,
@@ -167,10 +168,21 @@ export class NatsKvBucket implements KvBucket {
     // Narrow on the server by whole tokens, then by the exact prefix here.
     const dot = prefix.lastIndexOf('.');
     const filter = dot > 0 ? `${prefix.slice(0, dot)}.>` : '>';
-    return this.#ctx.link.run(async () => {
-      const out: string[] = [];
-      for await (const k of await this.#kv.keys(filter)) if (k.startsWith(prefix)) out.push(k);
-      return out;
+    const { link, requestTimeoutMs } = this.#ctx;
+    return link.run(async () => {
+      const iter = await this.#kv.keys(filter);
+      // The listing runs on a consumer; bound it like any request.
+      const timer = setTimeout(
+        () => iter.stop(new BusUnavailableError('listing keys timed out')),
+        2 * requestTimeoutMs,
+      );
+      try {
+        const out: string[] = [];
+        for await (const k of iter) if (k.startsWith(prefix)) out.push(k);
+        return out;
+      } finally {
+        clearTimeout(timer);
+      }
     });
   }
 
