@@ -198,6 +198,10 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         connect(n, { name: n, skills: [{ id: 'ideas', name: 'Ideas', tags: ['brainstorm'] }] }),
       ),
     );
+    if (mesh.urls.length > 1) {
+      const where = [critic, facilitator, ...agents].map((c) => `${c.agentId}@${c.nodeId}`).join(' ');
+      out(`  agents: ${where}\n`);
+    }
     const handles = await Promise.all(agents.map((a) => a.joinCollaboration(collaborationId)));
     await board.share(`Welcome! Share ideas, pin them to the board, then vote for the two you like best.`, {
       kind: 'note',

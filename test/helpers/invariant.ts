@@ -1,9 +1,22 @@
-import { type CollaborationHandle, MeshClient, RpcError } from '@a2a-mesh/client';
+import { type CollaborationHandle, MeshClient, MeshError, RpcError } from '@a2a-mesh/client';
 import type { Json } from '@a2a-mesh/protocol';
 import { seededRandom } from '../../src/util/random.js';
 import { createTcpProxy, type TcpProxy } from './tcpProxy.js';
 
 export { seededRandom };
+
+/** Retries an idempotent read that raced a cut connection (the client never retries in-flight calls). */
+async function reread<T>(read: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await read();
+    } catch (error) {
+      const lost = error instanceof MeshError && error.code === 'connection_lost';
+      if (!lost || attempt >= 20) throw error;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
 
 /** The seed for a run: `INVARIANT_SEED` when set, else random. */
 export function pickSeed(): number {
@@ -158,17 +171,17 @@ export async function runInvariant(options: InvariantOptions): Promise<Invariant
     }
 
     // Quiesce: every joined agent reaches the node's head, then compare with the node's state.
-    const head = await owner.client.call('collaboration/get', { collaborationId });
+    const head = await reread(() => owner.client.call('collaboration/get', { collaborationId }));
     let finalOffset = head.offset;
     for (const agent of agents) {
       if (!agent.handle) continue;
-      const info = await agent.client.call('collaboration/get', { collaborationId });
+      const info = await reread(() => agent.client.call('collaboration/get', { collaborationId }));
       finalOffset = Math.max(finalOffset, info.offset);
     }
     for (const agent of agents) {
       if (!agent.handle) continue;
       await agent.handle.waitForOffset(finalOffset, { timeoutMs: 15_000 });
-      const info = await agent.client.call('collaboration/get', { collaborationId });
+      const info = await reread(() => agent.client.call('collaboration/get', { collaborationId }));
       if (info.offset === agent.handle.offset) {
         if (JSON.stringify(info.state) !== JSON.stringify(agent.handle.state)) {
           problems.push(`${agent.id}: local state differs from the node's at offset ${info.offset}`);
