@@ -1,8 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { MeshError } from '@a2a-mesh/protocol';
 import {
-  type Consumer,
-  type ConsumerMessages,
   DiscardPolicy,
   JetStreamApiError,
   type MsgRequest,
@@ -12,7 +10,7 @@ import {
   type StreamConfig,
   type StreamInfo,
 } from '@nats-io/jetstream';
-import { headers, type MsgHdrs, nanos, nuid } from '@nats-io/transport-node';
+import { headers, nanos, nuid } from '@nats-io/transport-node';
 import {
   type AppendOptions,
   BusUnavailableError,
@@ -22,23 +20,25 @@ import {
   OffsetConflictError,
 } from './bus.js';
 import { ApiCode, isWrongLastSequence, type NatsContext, sleep, toBusError } from './natsContext.js';
+import { NatsFollower } from './natsFollower.js';
+import {
+  APPEND_HEADER,
+  DELETED_HEADER,
+  describe,
+  epochOf,
+  logStreamName,
+  logStreamSubjects,
+  MAX_LOG_TOKENS,
+  OFFSET_HEADER,
+  offsetOf,
+} from './natsLogFormat.js';
 
-/** Header carrying an entry's offset in its log (0 on a deletion marker). */
-export const OFFSET_HEADER = 'Mesh-Offset';
-/** Header with a random id per `append` call, to recognise our own message behind a duplicate ack. */
-const APPEND_HEADER = 'Mesh-Append';
-/** Header marking a deletion marker: the log was deleted here and starts again from offset 1. */
-const DELETED_HEADER = 'Mesh-Deleted';
-/** Log names have 1 to this many dot-separated tokens; the stream lists one subject per depth. */
-export const MAX_LOG_TOKENS = 4;
 /** First tokens a log name may not use: they would collide with the topic and agent subjects. */
 const RESERVED_FIRST_TOKENS = new Set(['topic', 'agent']);
 const TOKEN = /^[A-Za-z0-9_-]+$/;
 /** offset→sequence hints kept per log, and logs kept in the cache. */
 const MAX_SEEN_PER_LOG = 2048;
 const MAX_CACHED_LOGS = 10_000;
-/** A follower whose consumer sent nothing, not even a heartbeat, for this long while connected starts a new one. */
-const STALLED_AFTER_MS = 5_000;
 /** `info` re-reads the epoch from the stream when its last look is older than this. */
 const EPOCH_RECHECK_MS = 5_000;
 /** Conflict retries before an append gives up (only reachable under pathological contention). */
@@ -55,39 +55,6 @@ interface LogState {
   readonly seen: Map<number, number>;
   /** Appends from this instance to one log run one at a time. */
   tail: Promise<unknown>;
-}
-
-/** The name of the stream holding every log under `prefix`. */
-export function logStreamName(prefix: string): string {
-  return `${prefix.toUpperCase().replace(/[^A-Z0-9_-]/g, '_')}_LOGS`;
-}
-
-/** The subjects of that stream: `<prefix>.*.log`, `<prefix>.*.*.log`, ... */
-export function logStreamSubjects(prefix: string): string[] {
-  return Array.from({ length: MAX_LOG_TOKENS }, (_, i) => `${prefix}.${'*.'.repeat(i + 1)}log`);
-}
-
-/** The offset a stored message carries: 1, 2, ... for entries, 0 for a deletion marker. */
-function offsetOf(msg: StoredMsg | { headers?: MsgHdrs | undefined }, log: string, seq: number): number {
-  const h = 'header' in msg ? msg.header : msg.headers;
-  if (h?.get(DELETED_HEADER)) return 0;
-  const offset = Number(h?.get(OFFSET_HEADER));
-  if (!Number.isSafeInteger(offset) || offset < 1) {
-    throw new MeshError(
-      'protocol',
-      `log ${log}: message at stream sequence ${seq} carries no ${OFFSET_HEADER} header`,
-    );
-  }
-  return offset;
-}
-
-/** The stream description carrying the epoch. */
-function describe(prefix: string, epoch: string): string {
-  return `a2a-mesh logs under ${prefix}.*; epoch=${epoch}`;
-}
-
-function epochOf(description: string | undefined): string | undefined {
-  return description ? /epoch=([A-Za-z0-9]+)/.exec(description)?.[1] : undefined;
 }
 
 function abortIfNeeded(signal: AbortSignal | undefined): void {
@@ -554,148 +521,5 @@ export class NatsLogs {
   close(): void {
     for (const set of this.#followers.values()) for (const f of set) f.close();
     this.#followers.clear();
-  }
-}
-
-/**
- * Follows one log with an ordered consumer filtered on its subject. Yields contiguous offsets from
- * `fromOffset`; drops redeliveries, fails on a gap, ends when the log is deleted. The ordered consumer
- * recreates itself after reconnects and server restarts, resuming after the last sequence it delivered.
- */
-class NatsFollower implements LogFollower {
-  readonly #ctx: NatsContext;
-  readonly #logs: NatsLogs;
-  readonly #log: string;
-  readonly #subject: string;
-  readonly #fromOffset: number;
-  readonly #onClose: () => void;
-  #consumer: Consumer | undefined;
-  #messages: ConsumerMessages | undefined;
-  #iterated = false;
-  #closed = false;
-
-  constructor(
-    ctx: NatsContext,
-    logs: NatsLogs,
-    log: string,
-    subject: string,
-    fromOffset: number,
-    onClose: () => void,
-  ) {
-    this.#ctx = ctx;
-    this.#logs = logs;
-    this.#log = log;
-    this.#subject = subject;
-    this.#fromOffset = fromOffset;
-    this.#onClose = onClose;
-  }
-
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#onClose();
-    this.#messages?.stop();
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<LogEntry> {
-    if (this.#iterated) throw new Error('a log follower can be iterated once');
-    this.#iterated = true;
-    return this.#entries();
-  }
-
-  /** Creates the ordered consumer, retrying a few times: a cluster may place it on a member that just died. */
-  async #createConsumer(startSeq: number): Promise<Consumer> {
-    const { link, js } = this.#ctx;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await link.run(() =>
-          js.consumers.get(this.#logs.stream, { filter_subjects: this.#subject, opt_start_seq: startSeq }),
-        );
-      } catch (err) {
-        if (this.#closed || attempt >= 4 || !(err instanceof BusUnavailableError) || !link.connected)
-          throw err;
-        await sleep(250 * 2 ** attempt);
-      }
-    }
-  }
-
-  async *#entries(): AsyncGenerator<LogEntry> {
-    try {
-      if (this.#closed) return;
-      let startSeq = await this.#logs.startSequence(this.#log, this.#subject, this.#fromOffset);
-      let next = this.#fromOffset;
-      let lastSeq = 0;
-      while (!this.#closed) {
-        const consumer = await this.#createConsumer(startSeq);
-        this.#consumer = consumer;
-        if (this.#closed) return;
-        // Short heartbeats: a consumer lost with its server is noticed within seconds.
-        const messages = await consumer.consume({
-          max_messages: 256,
-          expires: 10_000,
-          idle_heartbeat: 1_000,
-        });
-        this.#messages = messages;
-        if (this.#closed) {
-          messages.stop();
-          return;
-        }
-        // nats.js recreates an ordered consumer that is gone, but keeps waiting on one whose server is
-        // down (its info request times out, and after a reconnect it stops watching heartbeats): when
-        // neither a message nor a heartbeat came for a while although connected, start a new consumer
-        // after the last message seen.
-        let stalled = false;
-        let lastActivity = Date.now();
-        // While our reader holds an entry, nats.js stops pulling and the heartbeats stop with it.
-        let reading = false;
-        void (async () => {
-          for await (const st of messages.status()) if (st.type === 'heartbeat') lastActivity = Date.now();
-        })().catch(() => {});
-        const watchdog = setInterval(() => {
-          if (reading || !this.#ctx.link.connected) lastActivity = Date.now();
-          else if (Date.now() - lastActivity > STALLED_AFTER_MS) {
-            stalled = true;
-            messages.stop();
-          }
-        }, 1_000);
-        watchdog.unref();
-        try {
-          for await (const m of messages) {
-            lastActivity = Date.now();
-            startSeq = m.seq + 1;
-            if (m.seq <= lastSeq) continue;
-            const offset = offsetOf(m, this.#log, m.seq);
-            // The log was deleted (the consumer starts after any older marker).
-            if (offset === 0) return;
-            // Entries before `fromOffset` (the start sequence is a lower bound), or a duplicate.
-            if (offset < next) continue;
-            if (offset > next) {
-              throw new MeshError(
-                'protocol',
-                `log ${this.#log}: gap while following, expected offset ${next}, got ${offset}`,
-              );
-            }
-            lastSeq = m.seq;
-            next = offset + 1;
-            this.#logs.seen(this.#log, offset, m.seq);
-            reading = true;
-            yield { offset, data: m.data };
-            reading = false;
-            lastActivity = Date.now();
-            if (this.#closed) return;
-          }
-        } finally {
-          clearInterval(watchdog);
-        }
-        consumer.delete().catch(() => {});
-        if (!stalled) return;
-        this.#ctx.logger.warn({ log: this.#log, startSeq }, 'log follower stalled; recreating its consumer');
-      }
-    } catch (err) {
-      throw toBusError(err);
-    } finally {
-      this.close();
-      this.#consumer?.delete().catch(() => {});
-    }
   }
 }

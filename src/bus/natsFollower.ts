@@ -1,0 +1,161 @@
+import { MeshError } from '@a2a-mesh/protocol';
+import type { Consumer, ConsumerMessages } from '@nats-io/jetstream';
+import { BusUnavailableError, type LogEntry, type LogFollower } from './bus.js';
+import { type NatsContext, sleep, toBusError } from './natsContext.js';
+import { offsetOf } from './natsLogFormat.js';
+
+/** A follower whose consumer sent nothing, not even a heartbeat, for this long while connected starts a new one. */
+const STALLED_AFTER_MS = 5_000;
+
+/** What a follower needs from the log store. */
+export interface FollowedLogs {
+  /** The log stream's name. */
+  readonly stream: string;
+  /** The stream sequence to start at so that `fromOffset` is not missed. */
+  startSequence(log: string, subject: string, fromOffset: number): Promise<number>;
+  /** Records the sequence of an offset the follower saw. */
+  seen(log: string, offset: number, seq: number): void;
+}
+
+/**
+ * Follows one log with an ordered consumer filtered on its subject. Yields contiguous offsets from
+ * `fromOffset`; drops redeliveries, fails on a gap, ends when the log is deleted. The ordered consumer
+ * recreates itself after reconnects and server restarts, resuming after the last sequence it delivered.
+ */
+export class NatsFollower implements LogFollower {
+  readonly #ctx: NatsContext;
+  readonly #logs: FollowedLogs;
+  readonly #log: string;
+  readonly #subject: string;
+  readonly #fromOffset: number;
+  readonly #onClose: () => void;
+  #consumer: Consumer | undefined;
+  #messages: ConsumerMessages | undefined;
+  #iterated = false;
+  #closed = false;
+
+  constructor(
+    ctx: NatsContext,
+    logs: FollowedLogs,
+    log: string,
+    subject: string,
+    fromOffset: number,
+    onClose: () => void,
+  ) {
+    this.#ctx = ctx;
+    this.#logs = logs;
+    this.#log = log;
+    this.#subject = subject;
+    this.#fromOffset = fromOffset;
+    this.#onClose = onClose;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#onClose();
+    this.#messages?.stop();
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<LogEntry> {
+    if (this.#iterated) throw new Error('a log follower can be iterated once');
+    this.#iterated = true;
+    return this.#entries();
+  }
+
+  /** Creates the ordered consumer, retrying a few times: a cluster may place it on a member that just died. */
+  async #createConsumer(startSeq: number): Promise<Consumer> {
+    const { link, js } = this.#ctx;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await link.run(() =>
+          js.consumers.get(this.#logs.stream, { filter_subjects: this.#subject, opt_start_seq: startSeq }),
+        );
+      } catch (err) {
+        if (this.#closed || attempt >= 4 || !(err instanceof BusUnavailableError) || !link.connected)
+          throw err;
+        await sleep(250 * 2 ** attempt);
+      }
+    }
+  }
+
+  async *#entries(): AsyncGenerator<LogEntry> {
+    try {
+      if (this.#closed) return;
+      let startSeq = await this.#logs.startSequence(this.#log, this.#subject, this.#fromOffset);
+      let next = this.#fromOffset;
+      let lastSeq = 0;
+      while (!this.#closed) {
+        const consumer = await this.#createConsumer(startSeq);
+        this.#consumer = consumer;
+        if (this.#closed) return;
+        // Short heartbeats: a consumer lost with its server is noticed within seconds.
+        const messages = await consumer.consume({
+          max_messages: 256,
+          expires: 10_000,
+          idle_heartbeat: 1_000,
+        });
+        this.#messages = messages;
+        if (this.#closed) {
+          messages.stop();
+          return;
+        }
+        // nats.js recreates an ordered consumer that is gone, but keeps waiting on one whose server is
+        // down (its info request times out, and after a reconnect it stops watching heartbeats): when
+        // neither a message nor a heartbeat came for a while although connected, start a new consumer
+        // after the last message seen.
+        let stalled = false;
+        let lastActivity = Date.now();
+        // While our reader holds an entry, nats.js stops pulling and the heartbeats stop with it.
+        let reading = false;
+        void (async () => {
+          for await (const st of messages.status()) if (st.type === 'heartbeat') lastActivity = Date.now();
+        })().catch(() => {});
+        const watchdog = setInterval(() => {
+          if (reading || !this.#ctx.link.connected) lastActivity = Date.now();
+          else if (Date.now() - lastActivity > STALLED_AFTER_MS) {
+            stalled = true;
+            messages.stop();
+          }
+        }, 1_000);
+        watchdog.unref();
+        try {
+          for await (const m of messages) {
+            lastActivity = Date.now();
+            startSeq = m.seq + 1;
+            if (m.seq <= lastSeq) continue;
+            const offset = offsetOf(m, this.#log, m.seq);
+            // The log was deleted (the consumer starts after any older marker).
+            if (offset === 0) return;
+            // Entries before `fromOffset` (the start sequence is a lower bound), or a duplicate.
+            if (offset < next) continue;
+            if (offset > next) {
+              throw new MeshError(
+                'protocol',
+                `log ${this.#log}: gap while following, expected offset ${next}, got ${offset}`,
+              );
+            }
+            lastSeq = m.seq;
+            next = offset + 1;
+            this.#logs.seen(this.#log, offset, m.seq);
+            reading = true;
+            yield { offset, data: m.data };
+            reading = false;
+            lastActivity = Date.now();
+            if (this.#closed) return;
+          }
+        } finally {
+          clearInterval(watchdog);
+        }
+        consumer.delete().catch(() => {});
+        if (!stalled) return;
+        this.#ctx.logger.warn({ log: this.#log, startSeq }, 'log follower stalled; recreating its consumer');
+      }
+    } catch (err) {
+      throw toBusError(err);
+    } finally {
+      this.close();
+      this.#consumer?.delete().catch(() => {});
+    }
+  }
+}
