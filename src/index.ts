@@ -1,3 +1,4 @@
+export type { A2AGatewayOptions } from './a2a/gateway.js';
 export type {
   AppendOptions,
   Bus,
@@ -18,5 +19,5 @@ export type { EmbeddedBusOptions } from './bus/embedded.js';
 export { EmbeddedBus } from './bus/embedded.js';
 export type { LoggerOptions } from './log.js';
 export { createLogger } from './log.js';
-export type { MeshNode, MeshNodeOptions, MeshNodeStats } from './node.js';
+export type { MeshNode, MeshNodeOptions, MeshNodeStats, MeshNodeTls } from './node.js';
 export { createMeshNode } from './node.js';

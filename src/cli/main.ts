@@ -61,6 +61,19 @@ program
     process.env.A2A_MESH_NATS_PASS,
   )
   .option('--nats-creds <file>', 'NATS .creds file (JWT + nkey seed)')
+  .option('--tls-cert <file>', 'serve TLS (h2 + http/1.1 via ALPN, wss) with this certificate chain (PEM)')
+  .option('--tls-key <file>', 'private key for --tls-cert (PEM)')
+  .option('--tls-ca <file>', 'require client certificates signed by this CA (mutual TLS)')
+  .option('--public-url <url>', "base URL put in A2A agent cards (default: from each request's Host)")
+  .option(
+    '--push-allow-hosts <hosts>',
+    'webhook hosts allowed although private or loopback (comma-separated)',
+    (v: string) =>
+      v
+        .split(',')
+        .map((h) => h.trim())
+        .filter(Boolean),
+  )
   .option('--nats-tls-ca <file>', 'CA file to trust for NATS TLS')
   .option('--nats-tls-cert <file>', 'client certificate for NATS TLS')
   .option('--nats-tls-key <file>', 'client key for NATS TLS')

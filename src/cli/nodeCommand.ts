@@ -1,3 +1,4 @@
+import { MeshError } from '@a2a-mesh/protocol';
 import type { AuthConfig } from '../auth/authenticator.js';
 import type { JwtAlgorithm } from '../auth/jwt.js';
 import type { Bus } from '../bus/bus.js';
@@ -8,6 +9,11 @@ import { createMeshNode, type MeshNodeOptions } from '../node.js';
 
 /** Options of `a2a-mesh node`, as parsed by the CLI. */
 export interface NodeCommandOptions {
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+  publicUrl?: string;
+  pushAllowHosts?: string[];
   host: string;
   port: number;
   nodeId?: string;
@@ -148,6 +154,24 @@ export function natsOptions(opts: NodeCommandOptions, nodeId: string | undefined
   };
 }
 
+/** TLS and A2A gateway options from the CLI flags; a half-given TLS pair is a configuration error. */
+export function listenerOptions(opts: NodeCommandOptions): Pick<MeshNodeOptions, 'tls' | 'a2a'> {
+  if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) {
+    throw new MeshError('bad_config', '--tls-cert and --tls-key go together');
+  }
+  const out: Pick<MeshNodeOptions, 'tls' | 'a2a'> = {};
+  if (opts.tlsCert && opts.tlsKey) {
+    out.tls = { certFile: opts.tlsCert, keyFile: opts.tlsKey, ...(opts.tlsCa ? { caFile: opts.tlsCa } : {}) };
+  }
+  if (opts.publicUrl || opts.pushAllowHosts) {
+    out.a2a = {
+      ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}),
+      ...(opts.pushAllowHosts ? { pushAllowHosts: opts.pushAllowHosts } : {}),
+    };
+  }
+  return out;
+}
+
 /** Runs a node until SIGINT/SIGTERM, then drains it (agents get 4500 and reconnect elsewhere). */
 export async function runNode(opts: NodeCommandOptions): Promise<void> {
   const logger = createLogger({ level: opts.logLevel });
@@ -171,6 +195,7 @@ export async function runNode(opts: NodeCommandOptions): Promise<void> {
       heartbeatMs: opts.heartbeatMs,
       presenceTtlMs: opts.presenceTtlMs,
       ...securityOptions(opts),
+      ...listenerOptions(opts),
       ...(bus ? { bus } : {}),
       ...(opts.nodeId ? { nodeId: opts.nodeId } : {}),
     });
