@@ -1,5 +1,19 @@
 import type { RequestOptions } from '@a2a-mesh/protocol';
 
+/**
+ * The kinds of log the mesh keeps; a log name is `<kind>.<id>` (collaborations, conversations,
+ * A2A tasks). The NATS bus binds its stream to exactly these subjects, so no topic can land in it.
+ */
+export const LOG_KINDS = ['collab', 'conv', 'a2atask'] as const;
+export type LogKind = (typeof LOG_KINDS)[number];
+
+const LOG_NAME = new RegExp(`^(${LOG_KINDS.join('|')})\\.[A-Za-z0-9_-]{1,128}$`);
+
+/** True when `log` is a valid log name (`<kind>.<id>`). */
+export function isLogName(log: string): boolean {
+  return LOG_NAME.test(log);
+}
+
 /** One entry of an append-only log. Offsets are contiguous per log, starting at 1. */
 export interface LogEntry {
   readonly offset: number;

@@ -6,6 +6,7 @@ import {
   type Bus,
   type BusMessage,
   type BusStatus,
+  isLogName,
   type KvBucket,
   type KvChange,
   KvConflictError,
@@ -64,6 +65,7 @@ export class EmbeddedBus implements Bus {
   }
 
   #log(name: string): MemoryLog {
+    if (!isLogName(name)) throw new MeshError('protocol', `invalid log name ${JSON.stringify(name)}`);
     let log = this.#logs.get(name);
     if (!log) {
       log = new MemoryLog();

@@ -1,6 +1,7 @@
 import { MeshError } from '@a2a-mesh/protocol';
 import type { StoredMsg } from '@nats-io/jetstream';
 import type { MsgHdrs } from '@nats-io/transport-node';
+import { LOG_KINDS } from './bus.js';
 
 // How logs are laid out on JetStream: stream name and subjects, entry headers, the epoch field.
 
@@ -10,17 +11,15 @@ export const OFFSET_HEADER = 'Mesh-Offset';
 export const APPEND_HEADER = 'Mesh-Append';
 /** Header marking a deletion marker: the log was deleted here and starts again from offset 1. */
 export const DELETED_HEADER = 'Mesh-Deleted';
-/** Log names have 1 to this many dot-separated tokens; the stream lists one subject per depth. */
-export const MAX_LOG_TOKENS = 4;
 
 /** The name of the stream holding every log under `prefix`. */
 export function logStreamName(prefix: string): string {
   return `${prefix.toUpperCase().replace(/[^A-Z0-9_-]/g, '_')}_LOGS`;
 }
 
-/** The subjects of that stream: `<prefix>.*.log`, `<prefix>.*.*.log`, ... */
+/** The subjects of that stream, one per log kind: `<prefix>.collab.*.log`, `<prefix>.conv.*.log`, ... */
 export function logStreamSubjects(prefix: string): string[] {
-  return Array.from({ length: MAX_LOG_TOKENS }, (_, i) => `${prefix}.${'*.'.repeat(i + 1)}log`);
+  return LOG_KINDS.map((kind) => `${prefix}.${kind}.*.log`);
 }
 
 /** The offset a stored message carries: 1, 2, ... for entries, 0 for a deletion marker. */

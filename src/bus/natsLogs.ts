@@ -14,6 +14,8 @@ import { headers, nanos, nuid } from '@nats-io/transport-node';
 import {
   type AppendOptions,
   BusUnavailableError,
+  isLogName,
+  LOG_KINDS,
   type LogEntry,
   type LogFollower,
   type LogInfo,
@@ -28,14 +30,11 @@ import {
   epochOf,
   logStreamName,
   logStreamSubjects,
-  MAX_LOG_TOKENS,
   OFFSET_HEADER,
   offsetOf,
 } from './natsLogFormat.js';
 
 /** First tokens a log name may not use: they would collide with the topic and agent subjects. */
-const RESERVED_FIRST_TOKENS = new Set(['topic', 'agent']);
-const TOKEN = /^[A-Za-z0-9_-]+$/;
 /** offset→sequence hints kept per log, and logs kept in the cache. */
 const MAX_SEEN_PER_LOG = 2048;
 const MAX_CACHED_LOGS = 10_000;
@@ -183,15 +182,10 @@ export class NatsLogs {
 
   /** `<prefix>.<log>.log`, after checking the log name. */
   subject(log: string): string {
-    const tokens = log.split('.');
-    if (
-      tokens.length > MAX_LOG_TOKENS ||
-      !tokens.every((t) => TOKEN.test(t)) ||
-      RESERVED_FIRST_TOKENS.has(tokens[0] ?? '')
-    ) {
+    if (!isLogName(log)) {
       throw new MeshError(
         'protocol',
-        `invalid log name ${JSON.stringify(log)}: 1-${MAX_LOG_TOKENS} dot-separated tokens of A-Z a-z 0-9 _ -, not starting with topic or agent`,
+        `invalid log name ${JSON.stringify(log)}: use <${LOG_KINDS.join('|')}>.<id>`,
       );
     }
     return `${this.#ctx.prefix}.${log}.log`;
