@@ -138,7 +138,7 @@ function decodeError(data: Uint8Array): Error {
 
 /**
  * The Bus over NATS: logs on a JetStream stream (contiguous offsets by compare-and-set on the subject),
- * KV on JetStream KV buckets, agent requests and topics on core NATS. See docs/nats-layout.md.
+ * KV on JetStream KV buckets, agent requests and topics on core NATS. See docs/protocol.md (NATS layout).
  * Writes reject at once with `BusUnavailableError` while NATS is unreachable; the connection
  * reconnects by itself for as long as the bus is open.
  */

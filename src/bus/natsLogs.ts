@@ -66,7 +66,7 @@ function abortIfNeeded(signal: AbortSignal | undefined): void {
  * stream sequence s is published with `Nats-Expected-Last-Subject-Sequence: s` (rejects writers with a
  * stale view) and `Nats-Msg-Id: <log>:<k>:<s>` (the stream stores one message per id, which settles
  * writers racing from the same view; on a replicated stream the expected-sequence check alone does
- * not, see docs/nats-layout.md). Offsets are contiguous across nodes.
+ * not, see docs/protocol.md (NATS layout)). Offsets are contiguous across nodes.
  */
 export class NatsLogs {
   readonly #ctx: NatsContext;
