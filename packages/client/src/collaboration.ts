@@ -20,7 +20,6 @@ import {
   RpcError,
 } from '@a2a-mesh/protocol';
 import { bounded } from './deadline.js';
-import { endWithFailure } from './endWithFailure.js';
 import { CollabReplica } from './replica.js';
 
 /** Yielded by `events()` when the node could not replay what was missed: the local copy was replaced. */
@@ -206,9 +205,10 @@ export class CollaborationHandle {
       this.#earlyOverflow = false;
       if (this.#replica) queue.push(this.#resyncItem());
     }
-    if (this.#phase === 'closed') queue.end();
-    else this.#queues.add(queue);
-    return endWithFailure(queue, () => this.#closeError);
+    if (this.#phase !== 'closed') this.#queues.add(queue);
+    else if (this.#closeError) queue.fail(this.#closeError);
+    else queue.end();
+    return queue;
   }
 
   /** Shares content with every member; resolves with its offset (and `duplicate` for a repeated key). */
@@ -376,7 +376,10 @@ export class CollaborationHandle {
     this.#closeError = error;
     this.#clearRecovery();
     this.#buffer = [];
-    for (const queue of this.#queues) queue.end();
+    for (const queue of this.#queues) {
+      if (error) queue.fail(error);
+      else queue.end();
+    }
     this.#queues.clear();
     for (const waiter of this.#waiters) waiter.reject(error ?? this.#closedError(waiter.offset));
     this.#waiters.clear();

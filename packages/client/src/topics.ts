@@ -1,5 +1,4 @@
 import { AsyncQueue, type RequestOptions, type TopicMessage } from '@a2a-mesh/protocol';
-import { endWithFailure } from './endWithFailure.js';
 
 /** What a subscription needs from its client. */
 export interface TopicHost {
@@ -21,7 +20,6 @@ export class TopicSubscription implements AsyncIterable<TopicMessage> {
   #serverId: string;
   #dropped = 0;
   #closed = false;
-  #error: Error | undefined;
 
   constructor(pattern: string, subscriptionId: string, host: TopicHost, maxBuffered: number) {
     this.pattern = pattern;
@@ -60,7 +58,7 @@ export class TopicSubscription implements AsyncIterable<TopicMessage> {
   }
 
   [Symbol.asyncIterator](): AsyncIterator<TopicMessage> {
-    return endWithFailure(this.#queue, () => this.#error);
+    return this.#queue[Symbol.asyncIterator]();
   }
 
   /** @internal Queues a message from the node. */
@@ -84,8 +82,8 @@ export class TopicSubscription implements AsyncIterable<TopicMessage> {
   finish(error?: Error): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#error = error;
-    this.#queue.end();
+    if (error) this.#queue.fail(error);
+    else this.#queue.end();
   }
 }
 
