@@ -85,7 +85,8 @@ async function runScenario(
   const started = new Date();
   const machine = machineInfo();
   console.log(
-    `== ${scenario.id} ${scenario.name}: ${scenario.title}${quick ? ' (quick)' : ''} — load average ${machine.loadAverage.join(' ')}`,
+    `== ${scenario.id} ${scenario.name}: ${scenario.title}${quick ? ' (quick)' : ''} — load average ${machine.loadAverage.join(' ')}` +
+      (machine.git ? `, tree at ${machine.git.commit} (+${machine.git.modifiedFiles} modified files)` : ''),
   );
   const base = {
     scenario: scenario.name,

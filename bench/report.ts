@@ -49,8 +49,11 @@ async function main(dir: string): Promise<void> {
   console.log();
   for (const r of results) {
     const load = r.machine.loadAverage.join(' / ');
+    const git = r.machine.git
+      ? `, tree at ${r.machine.git.commit} +${r.machine.git.modifiedFiles} modified`
+      : '';
     console.log(
-      `**${r.id} ${r.scenario}** (${r.startedAt}, ${(r.durationMs / 1000).toFixed(1)} s, load average ${load} at start)`,
+      `**${r.id} ${r.scenario}** (${r.startedAt}, ${(r.durationMs / 1000).toFixed(1)} s, load average ${load} at start${git})`,
     );
     for (const n of r.notes) console.log(`- ${n}`);
     console.log(`- processes: ${r.processes.map((p) => `${p.role} (pid ${p.pid})`).join('; ')}`);

@@ -1,7 +1,9 @@
+import { execFileSync } from 'node:child_process';
 import { cpus, hostname, loadavg, totalmem } from 'node:os';
 import { openFileLimit } from './ipc.js';
 import { natsServerVersion } from './natsServer.js';
 import type { MachineInfo } from './types.js';
+import { REPO_ROOT } from './workers.js';
 
 let natsVersion: string | undefined;
 
@@ -17,5 +19,19 @@ export function machineInfo(): MachineInfo {
     natsServer: natsVersion,
     loadAverage: loadavg().map((x) => Math.round(x * 100) / 100),
     nofile: openFileLimit(),
+    git: gitState(),
   };
+}
+
+/** HEAD and the number of tracked files that differ from it, or undefined outside a git checkout. */
+function gitState(): MachineInfo['git'] {
+  try {
+    const git = (...args: string[]) =>
+      execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8', timeout: 5000 }).trim();
+    const commit = git('rev-parse', '--short=12', 'HEAD');
+    const modified = git('status', '--porcelain', '--untracked-files=no');
+    return { commit, modifiedFiles: modified === '' ? 0 : modified.split('\n').length };
+  } catch {
+    return undefined;
+  }
 }

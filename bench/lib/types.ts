@@ -109,6 +109,8 @@ export interface MachineInfo {
   loadAverage: number[];
   /** Soft limit on open files of the harness process. */
   nofile: number | undefined;
+  /** The commit the tree was at, and how many tracked files differed from it (the run uses the working tree). */
+  git: { commit: string; modifiedFiles: number } | undefined;
 }
 
 /** Builds a row, computing the ratio and whether the target was met. */
