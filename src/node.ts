@@ -65,6 +65,8 @@ export interface MeshNodeOptions {
   requestTimeoutMs?: number;
   /** Snapshot a collaboration every N events (default 1000). */
   snapshotEvery?: number;
+  /** Also snapshot when this long passed since the last snapshot and events arrived (ms, default 30000). */
+  snapshotIntervalMs?: number;
   /** Largest collaboration state as JSON (default 1 MiB). */
   maxStateBytes?: number;
   /** Topic subscriptions per session (default 100). */
@@ -212,6 +214,7 @@ class MeshNodeImpl implements MeshNode, SessionHost {
       heartbeatMs: options.heartbeatMs ?? 25_000,
       requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
       snapshotEvery: options.snapshotEvery ?? 1000,
+      snapshotIntervalMs: options.snapshotIntervalMs ?? 30_000,
       maxStateBytes: options.maxStateBytes ?? 1024 * 1024,
       maxSubscriptions: options.maxSubscriptions ?? 100,
       presenceTtlMs: options.presenceTtlMs ?? 15_000,
@@ -327,6 +330,7 @@ class MeshNodeImpl implements MeshNode, SessionHost {
       this.bus,
       {
         snapshotEvery: this.#opts.snapshotEvery,
+        snapshotIntervalMs: this.#opts.snapshotIntervalMs,
         ringSize: 4096,
         maxWriteAttempts: 64,
         maxStateBytes: this.#opts.maxStateBytes,

@@ -19,6 +19,8 @@ import { MemberStream, type StreamCounters, type StreamSink } from './stream.js'
 export interface ReplicaOptions {
   /** Write a snapshot every this many events (default 1000). */
   snapshotEvery: number;
+  /** Also snapshot when this many ms passed since the last one and events arrived since (default 30000). */
+  snapshotIntervalMs?: number;
   /** Recent events kept in memory for replays (default 4096). */
   ringSize: number;
   /** CAS attempts before a write gives up with Unavailable (default 64). */
@@ -55,6 +57,8 @@ export class CollabReplica {
   #follower: LogFollower | undefined;
   #failure: Error | undefined;
   #closed = false;
+  #snapshotOffset = 0;
+  #snapshotAt = Date.now();
   /** When the last local stream went away (0 while streams are attached), for idle eviction. */
   idleSince = Date.now();
   /** Local sessions between their join write and their stream attach, by agent id. */
@@ -72,6 +76,7 @@ export class CollabReplica {
   ) {
     this.log = collabLog(id);
     this.state = state;
+    this.#snapshotOffset = state.offset;
     this.#ring = new EventRing(options.ringSize);
   }
 
@@ -150,13 +155,31 @@ export class CollabReplica {
       else s.deliver(ev);
     }
     while (this.#waiters.length > 0 && this.#waiters[0]!.offset <= offset) this.#waiters.shift()!.resolve();
-    if (offset % this.options.snapshotEvery === 0) this.#snapshot();
+    if (
+      offset % this.options.snapshotEvery === 0 ||
+      (offset > this.#snapshotOffset &&
+        Date.now() - this.#snapshotAt >= (this.options.snapshotIntervalMs ?? 30_000))
+    ) {
+      this.#snapshot();
+    }
     this.hooks.onEvent(this, ev);
   }
 
   #snapshot(): void {
+    this.#snapshotOffset = this.state.offset;
+    this.#snapshotAt = Date.now();
+    const offset = this.state.offset;
     const value = pack({ epoch: this.epoch, state: toSnapshot(this.state) });
-    this.snapshots.put(this.id, value).catch((error: unknown) => {
+    const write = async () => {
+      // Several nodes snapshot the same log; never replace a newer snapshot with an older one.
+      const current = await this.snapshots.get(this.id);
+      if (current) {
+        const prev = unpack<{ epoch: string; state: { offset: number } }>(current.value);
+        if (prev.epoch === this.epoch && prev.state.offset >= offset) return;
+      }
+      await this.snapshots.put(this.id, value);
+    };
+    write().catch((error: unknown) => {
       this.log_.warn({ err: error, collaborationId: this.id }, 'snapshot write failed');
     });
   }

@@ -330,6 +330,24 @@ describe('snapshots', () => {
     await vi.waitFor(async () => expect(await snapshotOffset(f.snapshots)).toBe(5));
   });
 
+  it('are also written when snapshotIntervalMs passed and events arrived, and never go backwards', async () => {
+    const f = await fixture({ snapshotEvery: 1000, snapshotIntervalMs: 50 });
+    const r = await f.open();
+    await churn(r, 2, 0);
+    expect(await snapshotOffset(f.snapshots)).toBeUndefined();
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    await churn(r, 1, 2);
+    await vi.waitFor(async () => expect(await snapshotOffset(f.snapshots)).toBe(r.offset));
+    // Another node already stored a newer snapshot: an older one from this replica must not replace it.
+    const entry = (await f.snapshots.get(ID))!;
+    const newer = unpack<{ epoch: string; state: SnapshotData }>(entry.value);
+    await f.snapshots.put(ID, pack({ epoch: newer.epoch, state: { ...newer.state, offset: 999 } }));
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    await churn(r, 1, 3);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await snapshotOffset(f.snapshots)).toBe(999);
+  });
+
   it('a replica opened from a snapshot plus the tail equals one folded from offset 1', async () => {
     const f = await fixture({ snapshotEvery: 7 });
     const writer = await f.open();
