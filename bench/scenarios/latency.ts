@@ -35,7 +35,9 @@ export const latencyScenario: Scenario = {
     const perCollab = q ? 4 : 10;
     const ratePerSec = q ? 100 : 500;
     const warmupMs = q ? 300 : 500;
-    const durationMs = q ? 700 : 3000;
+    // At least one full period of the nodes' presence refresh (every presenceTtlMs / 3 = 5 s by
+    // default), whose bursts of KV writes are the slowest moments: a shorter window may miss them.
+    const durationMs = q ? 700 : 6000;
     const trialsEach = q ? 1 : 3;
     const nats = await startNats(ctx);
     const prefix = `bench${token()}`;
