@@ -63,7 +63,7 @@ export async function latencyRun(a: {
   const cross: number[] = [];
   const same: number[] = [];
   /** Worst deliveries: when the share was sent (ms after measuring began) and how long it took. */
-  const worst: { atMs: number; ms: number }[] = [];
+  const worst: { atMs: number; ms: number; collab: number; node: number }[] = [];
   /** Slowest delivery per 250 ms of send time, to see whether stalls are periodic. */
   const timeline: number[] = new Array(Math.ceil(a.durationMs / TIMELINE_BUCKET_MS)).fill(0);
   const start = performance.now();
@@ -74,7 +74,7 @@ export async function latencyRun(a: {
     for (const m of c.members) {
       m.agent.onEvent = (frame) => {
         const msg = JSON.parse(frame.toString()) as {
-          params: { type: string; data: { content?: { t?: number; n?: number } } };
+          params: { type: string; data: { content?: { t?: number; n?: number; k?: number } } };
         };
         const content = msg.params.data.content;
         if (msg.params.type !== 'shared' || content?.t === undefined || content.t < measureFrom) return;
@@ -85,7 +85,12 @@ export async function latencyRun(a: {
         if (bucket < timeline.length)
           timeline[bucket] = Math.max(timeline[bucket]!, Math.round(ms * 10) / 10);
         if (worst.length < 20 || ms > worst[worst.length - 1]!.ms) {
-          worst.push({ atMs: Math.round(content.t - measureFrom), ms: Math.round(ms * 10) / 10 });
+          worst.push({
+            atMs: Math.round(content.t - measureFrom),
+            ms: Math.round(ms * 10) / 10,
+            collab: (content.k ?? 0) % collabs.length,
+            node: m.node,
+          });
           worst.sort((x, y) => y.ms - x.ms);
           worst.length = Math.min(worst.length, 20);
         }

@@ -140,8 +140,8 @@ export interface LatencyRunResult {
   received: number;
   /** Achieved share rate. */
   rate: number;
-  /** The 20 slowest deliveries: send time (ms after measuring began) and latency (ms). */
-  worst: { atMs: number; ms: number }[];
+  /** The 20 slowest deliveries: send time (ms after measuring began), latency (ms), collaboration index, receiving node. */
+  worst: { atMs: number; ms: number; collab: number; node: number }[];
   /** Slowest delivery (ms) of the shares sent in each 250 ms of the measuring window. */
   timeline: number[];
 }
