@@ -39,7 +39,7 @@ export interface BenchOptions {
   quick?: boolean;
   /** Directory for the JSON results (default `bench/results`). */
   outDir?: string;
-  /** Record CPU profiles of the mesh node processes and print their top self-time functions. */
+  /** CPU-profile the mesh nodes during a mesh trial per case and print their top functions. */
   profile?: boolean;
 }
 

@@ -10,7 +10,8 @@ import { DEFAULT_OUT_DIR, runBench, SCENARIOS } from './harness.js';
 
 const USAGE = `usage: npm run bench -- [--quick] [--profile] [--out DIR] [scenario ...]
   --quick    tiny sizes (what the smoke test runs)
-  --profile  record CPU profiles of the mesh node processes (--cpu-prof) and print their top self-time functions
+  --profile  CPU-profile the mesh nodes during the last mesh trial of each case (cold start: the whole
+             process, --cpu-prof) and print their top functions; figures of a profiled run are lower
   --out DIR  where to write results (default ${DEFAULT_OUT_DIR})
 scenarios:
 ${SCENARIOS.map((s) => `  ${s.id} ${s.name.padEnd(10)} ${s.title}`).join('\n')}`;

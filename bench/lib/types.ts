@@ -50,7 +50,7 @@ export interface ScenarioContext {
   readonly signal: AbortSignal;
   /** Epoch milliseconds by which the scenario must be done. */
   readonly deadline: number;
-  /** Directory for `--cpu-prof` output of mesh node processes, when profiling. */
+  /** Directory for CPU profiles of the mesh nodes (`--profile`); undefined when not profiling. */
   readonly profileDir: string | undefined;
 }
 
