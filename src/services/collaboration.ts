@@ -678,15 +678,22 @@ export class CollaborationService {
     for (const p of [...this.#replicas.values()]) {
       const r = await p.catch(() => undefined);
       if (!r || r.failed || r.state.ended) continue;
-      for (const [agentId, m] of [...r.state.members]) {
-        if (!m.online || this.members.here(`${r.id}.${agentId}`) || r.joining.has(agentId)) continue;
-        let nodes: string[];
-        try {
-          nodes = await this.members.elsewhere(`${r.id}.${agentId}`);
-        } catch {
-          return; // bus unavailable: decide nothing now
-        }
-        if (nodes.length > 0) continue;
+      // Candidates are taken before the listing: a member's entry is written before its `joined`,
+      // so anyone online now is in the listing unless its node stopped refreshing.
+      const candidates = [...r.state.members]
+        .filter(
+          ([agentId, m]) => m.online && !this.members.here(`${r.id}.${agentId}`) && !r.joining.has(agentId),
+        )
+        .map(([agentId]) => agentId);
+      if (candidates.length === 0) continue;
+      let hosted: Map<string, string[]>;
+      try {
+        hosted = await this.members.locate(r.id); // one listing per collaboration, not per member
+      } catch {
+        return; // bus unavailable: decide nothing now
+      }
+      for (const agentId of candidates) {
+        if ((hosted.get(`${r.id}.${agentId}`) ?? []).some((n) => n !== this.members.nodeId)) continue;
         await r
           .write((state) => {
             const cur = state.members.get(agentId);

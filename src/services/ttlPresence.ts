@@ -10,7 +10,11 @@ import type { Bus, KvBucket } from '../bus/bus.js';
 export class TtlPresence {
   /** subject → local holder count. */
   readonly #local = new Map<string, number>();
+  /** subject → when this node last wrote its entry; oldest first (re-inserted on every write). */
+  readonly #written = new Map<string, number>();
   readonly #refresher: NodeJS.Timeout;
+  readonly #everyMs: number;
+  readonly #tickMs: number;
 
   private constructor(
     readonly nodeId: string,
@@ -18,7 +22,11 @@ export class TtlPresence {
     readonly log: Logger,
     ttlMs: number,
   ) {
-    this.#refresher = setInterval(() => this.#refresh(), Math.max(50, ttlMs / 3));
+    // Each entry is rewritten every ttl/3; the writes are spread over ticks instead of one burst,
+    // which measurably hurt cross-node latency at the 99th percentile.
+    this.#everyMs = Math.max(50, ttlMs / 3);
+    this.#tickMs = Math.max(10, Math.min(100, this.#everyMs / 10));
+    this.#refresher = setInterval(() => this.#refresh(), this.#tickMs);
     this.#refresher.unref();
   }
 
@@ -37,7 +45,15 @@ export class TtlPresence {
   async attached(subject: string): Promise<void> {
     const n = this.#local.get(subject) ?? 0;
     this.#local.set(subject, n + 1);
-    if (n === 0) await this.bucket.put(this.#key(subject), new Uint8Array(0));
+    if (n === 0) {
+      this.#stamp(subject);
+      await this.bucket.put(this.#key(subject), new Uint8Array(0));
+    }
+  }
+
+  #stamp(subject: string): void {
+    this.#written.delete(subject);
+    this.#written.set(subject, Date.now());
   }
 
   /** One local holder fewer; the last one removes this node's entry. */
@@ -48,6 +64,7 @@ export class TtlPresence {
       return;
     }
     this.#local.delete(subject);
+    this.#written.delete(subject);
     this.bucket.delete(this.#key(subject)).catch((error: unknown) => {
       this.log.warn({ err: error, subject }, 'could not clear presence entry');
     });
@@ -83,7 +100,14 @@ export class TtlPresence {
   }
 
   #refresh(): void {
-    for (const subject of this.#local.keys()) {
+    // Write the entries that are due, oldest first, at most an even share of all entries per tick.
+    const now = Date.now();
+    const budget = Math.ceil((this.#written.size * this.#tickMs) / this.#everyMs) + 1;
+    let done = 0;
+    for (const [subject, at] of this.#written) {
+      if (done >= budget || now - at < this.#everyMs) break;
+      done++;
+      this.#stamp(subject);
       this.bucket.put(this.#key(subject), new Uint8Array(0)).catch((error: unknown) => {
         this.log.warn({ err: error, subject }, 'presence refresh failed');
       });
@@ -95,6 +119,7 @@ export class TtlPresence {
     clearInterval(this.#refresher);
     const subjects = [...this.#local.keys()];
     this.#local.clear();
+    this.#written.clear();
     await Promise.all(subjects.map((s) => this.bucket.delete(this.#key(s)).catch(() => {})));
   }
 }

@@ -39,6 +39,7 @@ class WsConnection implements FrameConnection {
   #frameListener: ((frame: string | Uint8Array) => void) | undefined;
   #closeListener: ((code: number, reason: string) => void) | undefined;
   #closed = false;
+  #corked = false;
   alive = true;
 
   constructor(
@@ -75,7 +76,25 @@ class WsConnection implements FrameConnection {
       this.close(CloseCode.SlowConsumer, 'slow consumer');
       return;
     }
+    this.#cork();
     this.ws.send(frame, { binary: this.codec.binary });
+  }
+
+  /**
+   * Holds this socket's writes until the end of the current event-loop turn, so a fan-out burst
+   * leaves in one writev instead of one system call per frame (profiled: most of the node's CPU).
+   */
+  #cork(): void {
+    if (this.#corked) return;
+    const socket = (this.ws as unknown as { _socket?: { cork(): void; uncork(): void; destroyed: boolean } })
+      ._socket;
+    if (!socket || socket.destroyed) return;
+    this.#corked = true;
+    socket.cork();
+    setImmediate(() => {
+      this.#corked = false;
+      if (!socket.destroyed) socket.uncork();
+    });
   }
 
   close(code: number = CloseCode.Normal, reason = ''): void {
