@@ -18,7 +18,7 @@ import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { type HttpRequest, type HttpResponse, readBody } from '../transport/httpRouter.js';
 import { type A2AVersion, invalidParams, toA2AWire } from './errors.js';
-import type { Delivered, Requester, TaskService, TaskStream } from './taskService.js';
+import type { Delivered, Requester, TaskScope, TaskService, TaskStream } from './taskService.js';
 import {
   DeletePushConfigParamsV03Schema,
   GetPushConfigParamsV03Schema,
@@ -61,6 +61,15 @@ function method<S extends z.ZodType>(
 
 const HTTP_REQUESTER = { id: 'http' };
 
+/** An authenticated caller sees only tasks it requested or executes; anonymous (auth off) sees all. */
+function viewerOf(requester: Requester): Requester | undefined {
+  return requester.id === HTTP_REQUESTER.id ? undefined : requester;
+}
+
+function scopeOf(c: { agentId: string; requester: Requester }): TaskScope {
+  return { agentId: c.agentId, viewer: viewerOf(c.requester) };
+}
+
 /**
  * The JSON-RPC binding of the A2A gateway: `POST /agents/{agentId}/a2a`. The `A2A-Version` header
  * (or query parameter) picks the method set: `1.0` (PascalCase methods, v1.0 shapes), absent or
@@ -85,29 +94,29 @@ export class JsonRpcBinding {
         map: (d) => d.event,
       })),
       GetTask: method(GetTaskRequestSchema, async (p, c) => ({
-        result: await t.getTask(p.id, p.historyLength, c.agentId),
+        result: await t.getTask(p.id, p.historyLength, scopeOf(c)),
       })),
       ListTasks: method(ListTasksRequestSchema, async (p, c) => ({
-        result: await t.listTasks(c.agentId, p),
+        result: await t.listTasks(c.agentId, p, viewerOf(c.requester)),
       })),
       CancelTask: method(CancelTaskRequestSchema, async (p, c) => ({
-        result: await t.cancelTask(p.id, c.agentId),
+        result: await t.cancelTask(p.id, scopeOf(c)),
       })),
       SubscribeToTask: method(SubscribeToTaskRequestSchema, async (p, c) => ({
-        stream: await t.subscribe(p.id, p.lastSequence ?? c.lastEventId, c.agentId),
+        stream: await t.subscribe(p.id, p.lastSequence ?? c.lastEventId, scopeOf(c)),
         map: (d) => d.event,
       })),
       CreateTaskPushNotificationConfig: method(CreateTaskPushConfigRequestSchema, async (p, c) => ({
-        result: await t.createPushConfig(p.taskId, p, '1.0', c.agentId),
+        result: await t.createPushConfig(p.taskId, p, '1.0', scopeOf(c)),
       })),
       GetTaskPushNotificationConfig: method(TaskPushConfigRefSchema, async (p, c) => ({
-        result: await t.getPushConfig(p.taskId, p.id, c.agentId),
+        result: await t.getPushConfig(p.taskId, p.id, scopeOf(c)),
       })),
       ListTaskPushNotificationConfigs: method(ListTaskPushConfigsRequestSchema, async (p, c) => ({
-        result: { configs: await t.listPushConfigs(p.taskId, c.agentId), nextPageToken: '' },
+        result: { configs: await t.listPushConfigs(p.taskId, scopeOf(c)), nextPageToken: '' },
       })),
       DeleteTaskPushNotificationConfig: method(TaskPushConfigRefSchema, async (p, c) => {
-        await t.deletePushConfig(p.taskId, p.id, c.agentId);
+        await t.deletePushConfig(p.taskId, p.id, scopeOf(c));
         return { result: {} };
       }),
       GetExtendedAgentCard: method(GetExtendedAgentCardRequestSchema, async (_p, c) => ({
@@ -124,13 +133,13 @@ export class JsonRpcBinding {
         map: (d) => streamTo03(d.event, d.final),
       })),
       'tasks/get': method(TaskQueryParamsV03Schema, async (p, c) => ({
-        result: taskTo03(await t.getTask(p.id, p.historyLength, c.agentId)),
+        result: taskTo03(await t.getTask(p.id, p.historyLength, scopeOf(c))),
       })),
       'tasks/cancel': method(TaskIdParamsV03Schema, async (p, c) => ({
-        result: taskTo03(await t.cancelTask(p.id, c.agentId)),
+        result: taskTo03(await t.cancelTask(p.id, scopeOf(c))),
       })),
       'tasks/resubscribe': method(TaskIdParamsV03Schema, async (p, c) => ({
-        stream: await t.subscribe(p.id, c.lastEventId, c.agentId),
+        stream: await t.subscribe(p.id, c.lastEventId, scopeOf(c)),
         map: (d) => streamTo03(d.event, d.final),
       })),
       'tasks/pushNotificationConfig/set': method(SetPushConfigParamsV03Schema, async (p, c) => ({
@@ -139,25 +148,25 @@ export class JsonRpcBinding {
             p.taskId,
             pushConfigFrom03(p.taskId, p.pushNotificationConfig),
             '0.3',
-            c.agentId,
+            scopeOf(c),
           ),
         ),
       })),
       'tasks/pushNotificationConfig/get': method(GetPushConfigParamsV03Schema, async (p, c) => {
         if (p.pushNotificationConfigId) {
           return {
-            result: pushConfigTo03(await t.getPushConfig(p.id, p.pushNotificationConfigId, c.agentId)),
+            result: pushConfigTo03(await t.getPushConfig(p.id, p.pushNotificationConfigId, scopeOf(c))),
           };
         }
-        const first = (await t.listPushConfigs(p.id, c.agentId))[0];
+        const first = (await t.listPushConfigs(p.id, scopeOf(c)))[0];
         if (!first) throw RpcError.of('TaskNotFound', `task ${p.id} has no push config`, { taskId: p.id });
         return { result: pushConfigTo03(first) };
       }),
       'tasks/pushNotificationConfig/list': method(TaskIdParamsV03Schema, async (p, c) => ({
-        result: (await t.listPushConfigs(p.id, c.agentId)).map(pushConfigTo03),
+        result: (await t.listPushConfigs(p.id, scopeOf(c))).map(pushConfigTo03),
       })),
       'tasks/pushNotificationConfig/delete': method(DeletePushConfigParamsV03Schema, async (p, c) => {
-        await t.deletePushConfig(p.id, p.pushNotificationConfigId, c.agentId);
+        await t.deletePushConfig(p.id, p.pushNotificationConfigId, scopeOf(c));
         return { result: null };
       }),
       'agent/getAuthenticatedExtendedCard': method(GetExtendedAgentCardRequestSchema, async (_p, c) => ({

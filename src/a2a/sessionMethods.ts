@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { CallContext, Dispatcher } from '../rpc/dispatcher.js';
 import type { Session } from '../sessions/session.js';
 import { newId } from '../util/ids.js';
-import type { TaskService, TaskStream } from './taskService.js';
+import type { Requester, TaskService, TaskStream } from './taskService.js';
 
 /** Open task streams per session, at most this many (further ones get quota_exceeded). */
 const MAX_STREAMS_PER_SESSION = 100;
@@ -38,22 +38,29 @@ export class A2ASessionMethods {
       agentId: ctx.agentId,
       claims: ctx.principal.claims,
     });
+    // With authentication on, an agent sees only the tasks it requested or executes.
+    const viewer = (ctx: CallContext): { viewer?: Requester } | undefined =>
+      ctx.principal.method === 'none' ? undefined : { viewer: requester(ctx) };
     d.register('SendMessage', (p, ctx) => t.sendMessage(p.agentId, p, requester(ctx), '1.0', ctx.signal));
     d.register('SendStreamingMessage', async (p, ctx) =>
       this.#open(ctx, await t.streamMessage(p.agentId, p, requester(ctx), '1.0')),
     );
-    d.register('GetTask', (p) => t.getTask(p.id, p.historyLength));
-    d.register('ListTasks', (p) => t.listTasks(p.agentId, p));
-    d.register('CancelTask', (p) => t.cancelTask(p.id));
-    d.register('SubscribeToTask', async (p, ctx) => this.#open(ctx, await t.subscribe(p.id, p.lastSequence)));
-    d.register('CreateTaskPushNotificationConfig', (p) => t.createPushConfig(p.taskId, p, '1.0'));
-    d.register('GetTaskPushNotificationConfig', (p) => t.getPushConfig(p.taskId, p.id));
-    d.register('ListTaskPushNotificationConfigs', async (p) => ({
-      configs: await t.listPushConfigs(p.taskId),
+    d.register('GetTask', (p, ctx) => t.getTask(p.id, p.historyLength, viewer(ctx)));
+    d.register('ListTasks', (p, ctx) => t.listTasks(p.agentId, p, viewer(ctx)?.viewer));
+    d.register('CancelTask', (p, ctx) => t.cancelTask(p.id, viewer(ctx)));
+    d.register('SubscribeToTask', async (p, ctx) =>
+      this.#open(ctx, await t.subscribe(p.id, p.lastSequence, viewer(ctx))),
+    );
+    d.register('CreateTaskPushNotificationConfig', (p, ctx) =>
+      t.createPushConfig(p.taskId, p, '1.0', viewer(ctx)),
+    );
+    d.register('GetTaskPushNotificationConfig', (p, ctx) => t.getPushConfig(p.taskId, p.id, viewer(ctx)));
+    d.register('ListTaskPushNotificationConfigs', async (p, ctx) => ({
+      configs: await t.listPushConfigs(p.taskId, viewer(ctx)),
       nextPageToken: '',
     }));
-    d.register('DeleteTaskPushNotificationConfig', async (p) => {
-      await t.deletePushConfig(p.taskId, p.id);
+    d.register('DeleteTaskPushNotificationConfig', async (p, ctx) => {
+      await t.deletePushConfig(p.taskId, p.id, viewer(ctx));
       return {};
     });
     d.register('GetExtendedAgentCard', (p) => this.extendedCard(p.agentId));

@@ -45,6 +45,24 @@ export interface TaskStream extends AsyncIterable<Delivered> {
 }
 
 /** Who sends a message: an HTTP client, or a mesh agent delegating over its session. */
+/**
+ * Who may see a task through an endpoint: `agentId` limits it to tasks executed by that agent (the
+ * `/agents/{agentId}/a2a` endpoint); `viewer`, for an authenticated caller, to tasks it requested or
+ * executes. A bare string is an `agentId`.
+ */
+export type TaskScope = string | { agentId?: string | undefined; viewer?: Requester | undefined } | undefined;
+
+/** True when `viewer` requested the task or is the agent executing it. */
+function visibleTo(rec: TaskRecord, viewer: Requester | undefined): boolean {
+  return (
+    !viewer || rec.requester === viewer.id || (viewer.agentId !== undefined && rec.agentId === viewer.agentId)
+  );
+}
+
+function scopeOf(scope: TaskScope): { agentId?: string | undefined; viewer?: Requester | undefined } {
+  return typeof scope === 'string' ? { agentId: scope } : (scope ?? {});
+}
+
 export interface Requester {
   /** `http` or `agent:<id>`. */
   id: string;
@@ -134,6 +152,7 @@ export class TaskService {
         throw RpcError.of('InvalidParams', `contextId does not match task ${taskId}`, { taskId });
       }
       message = { ...input, taskId, contextId: current.task.contextId ?? '' };
+      await this.#previousTurnEnded(taskId, current);
       const appended = await this.store.append(taskId, (rec) => {
         if (isClosed(rec)) throw RpcError.of('UnsupportedOperation', `task ${taskId} has ended`, { taskId });
         return [{ type: 'input', at: now, message }];
@@ -304,29 +323,54 @@ export class TaskService {
     return stream;
   }
 
+  /**
+   * A follow-up may arrive before the previous turn's `task/done` (a blocking SendMessage returns as
+   * soon as the task is interrupted). Its input must come after that turn's end, or the end would be
+   * folded into the new turn. Waits up to 10 s.
+   */
+  async #previousTurnEnded(taskId: string, current: TaskRecord): Promise<void> {
+    let rec: TaskRecord | undefined = current;
+    const deadline = Date.now() + 10_000;
+    while (rec?.turnRunning) {
+      if (Date.now() > deadline) {
+        throw RpcError.of('Unavailable', `task ${taskId} is still finishing its previous turn; retry`, {
+          taskId,
+        });
+      }
+      await new Promise((r) => setTimeout(r, 5));
+      rec = await this.store.load(taskId);
+    }
+  }
+
   // ---------------------------------------------------------------- reading and cancelling
 
   /** A task visible at `agentId`'s endpoint (any agent's when `agentId` is undefined). */
-  async #scoped(taskId: string, agentId: string | undefined): Promise<TaskRecord> {
+  async #scoped(taskId: string, scope: TaskScope): Promise<TaskRecord> {
+    const { agentId, viewer } = scopeOf(scope);
     const rec = await this.store.load(taskId);
-    if (!rec || rec.kind === 'message' || (agentId !== undefined && rec.agentId !== agentId)) {
+    if (
+      !rec ||
+      rec.kind === 'message' ||
+      (agentId !== undefined && rec.agentId !== agentId) ||
+      !visibleTo(rec, viewer)
+    ) {
       throw taskNotFound(taskId);
     }
     return rec;
   }
 
   /** `GetTask`. */
-  async getTask(taskId: string, historyLength: number | undefined, agentId?: string): Promise<Task> {
+  async getTask(taskId: string, historyLength: number | undefined, agentId?: TaskScope): Promise<Task> {
     const rec = await this.#scoped(taskId, agentId);
     return viewTask(rec.task, { historyLength });
   }
 
   /** `ListTasks`: the agent's tasks, most recently updated first, with cursor pagination. */
-  async listTasks(agentId: string, req: ListTasksRequest): Promise<ListTasksResponse> {
+  async listTasks(agentId: string, req: ListTasksRequest, viewer?: Requester): Promise<ListTasksResponse> {
     const pageSize = req.pageSize ?? 50;
     const after = req.statusTimestampAfter ? Date.parse(req.statusTimestampAfter) : undefined;
     const rows = (await this.store.list())
-      .filter((r) => r.agentId === agentId && r.kind !== 'message')
+      .filter((r) => r.agentId === agentId && r.kind !== 'message' && visibleTo(r, viewer))
       .map((r) => ({ r, t: statusTime(r) }))
       .filter(({ r, t }) => {
         if (req.contextId !== undefined && r.task.contextId !== req.contextId) return false;
@@ -358,7 +402,7 @@ export class TaskService {
   }
 
   /** `CancelTask`: asks the executing agent to stop, then records the cancel if the agent did not. */
-  async cancelTask(taskId: string, agentId?: string): Promise<Task> {
+  async cancelTask(taskId: string, agentId?: TaskScope): Promise<Task> {
     const rec = await this.#scoped(taskId, agentId);
     if (stateOf(rec) === 'TASK_STATE_CANCELED') return viewTask(rec.task, {});
     if (isClosed(rec)) {
@@ -398,7 +442,7 @@ export class TaskService {
   async subscribe(
     taskId: string,
     lastSequence: number | undefined,
-    agentId?: string,
+    agentId?: TaskScope,
     historyLength?: number,
   ): Promise<TaskStream> {
     const rec = await this.#scoped(taskId, agentId);
@@ -551,7 +595,7 @@ export class TaskService {
     taskId: string,
     config: TaskPushNotificationConfig,
     version: A2AVersion,
-    agentId?: string,
+    agentId?: TaskScope,
   ): Promise<TaskPushNotificationConfig> {
     await this.#scopedAny(taskId, agentId);
     try {
@@ -579,27 +623,29 @@ export class TaskService {
     return stored.config;
   }
 
-  async getPushConfig(taskId: string, id: string, agentId?: string): Promise<TaskPushNotificationConfig> {
+  async getPushConfig(taskId: string, id: string, agentId?: TaskScope): Promise<TaskPushNotificationConfig> {
     await this.#scopedAny(taskId, agentId);
     const stored = await this.store.getPushConfig(taskId, id);
     if (!stored) throw RpcError.of('TaskNotFound', `no push config ${id} for task ${taskId}`, { taskId, id });
     return stored.config;
   }
 
-  async listPushConfigs(taskId: string, agentId?: string): Promise<TaskPushNotificationConfig[]> {
+  async listPushConfigs(taskId: string, agentId?: TaskScope): Promise<TaskPushNotificationConfig[]> {
     await this.#scopedAny(taskId, agentId);
     return (await this.store.listPushConfigs(taskId)).map((s) => s.config);
   }
 
-  async deletePushConfig(taskId: string, id: string, agentId?: string): Promise<void> {
+  async deletePushConfig(taskId: string, id: string, agentId?: TaskScope): Promise<void> {
     await this.#scopedAny(taskId, agentId);
     await this.store.deletePushConfig(taskId, id);
   }
 
   /** Like #scoped, but a task still pending (its agent has published nothing yet) counts too. */
-  async #scopedAny(taskId: string, agentId: string | undefined): Promise<TaskRecord> {
+  async #scopedAny(taskId: string, scope: TaskScope): Promise<TaskRecord> {
+    const { agentId, viewer } = scopeOf(scope);
     const rec = await this.store.load(taskId);
-    if (!rec || (agentId !== undefined && rec.agentId !== agentId)) throw taskNotFound(taskId);
+    if (!rec || (agentId !== undefined && rec.agentId !== agentId) || !visibleTo(rec, viewer))
+      throw taskNotFound(taskId);
     return rec;
   }
 

@@ -162,3 +162,40 @@ describe('A2A gateway and A2A over sessions: the same authenticator and policy',
     expect(await friend.a2a.sendMessage('picky', 'hello')).toBeTruthy();
   });
 });
+
+describe('A2A tasks are visible only to their requester and their executing agent', () => {
+  it('scopes GetTask, ListTasks, CancelTask and push configs at the gateway and over sessions', async () => {
+    const node = await startNode({
+      auth: { mode: 'jwt', secret: SECRET, issuer: ISSUER, audience: AUDIENCE },
+      rateLimits: { ipConnectionsPerSec: 1000, ipConnectionBurst: 1000 },
+    });
+    await meshAgent(node.url, 'worker');
+    const url = `${node.httpUrl}/agents/worker/a2a`;
+    const as = async (sub: string) => ({
+      'a2a-version': '1.0',
+      authorization: `Bearer ${await token({ sub })}`,
+    });
+    const alice = await as('alice');
+    const bob = await as('bob');
+
+    const sent = await rpc(url, 'SendMessage', { message: userMessage('hello') }, alice);
+    const taskId = (sent.body.result as { task: { id: string } }).task.id;
+    expect(taskId).toBeTruthy();
+
+    // Alice, who asked, sees it; Bob, authenticated but a stranger to it, does not.
+    expect((await rpc(url, 'GetTask', { id: taskId }, alice)).body.result).toMatchObject({ id: taskId });
+    expect((await rpc(url, 'GetTask', { id: taskId }, bob)).body.error).toMatchObject({ code: -32001 });
+    const aliceList = (await rpc(url, 'ListTasks', {}, alice)).body.result as { tasks: { id: string }[] };
+    const bobList = (await rpc(url, 'ListTasks', {}, bob)).body.result as { tasks: { id: string }[] };
+    expect(aliceList.tasks.map((t) => t.id)).toEqual([taskId]);
+    expect(bobList.tasks).toEqual([]);
+    expect((await rpc(url, 'CancelTask', { id: taskId }, bob)).body.error).toMatchObject({ code: -32001 });
+    const listConfigs = await rpc(url, 'ListTaskPushNotificationConfigs', { taskId }, bob);
+    expect(listConfigs.body.error).toMatchObject({ code: -32001 });
+
+    // Over a mesh session: the executing agent sees its task, another agent does not.
+    const worker2 = await meshAgent(node.url, 'worker-peer');
+    const other = await worker2.call('GetTask' as never, { id: taskId } as never).catch((e: unknown) => e);
+    expect((other as { code?: number }).code).toBe(-32001);
+  });
+});
