@@ -389,8 +389,8 @@ class MeshNodeImpl implements MeshNode, SessionHost {
     if (!this.#opts.listen) return;
     const router = this.#routes();
     const server = createServer((req, res) => router.handle(req, res));
-    this.#ws = new WebSocketTransport(server, {
-      path: '/mesh',
+    // What both transports share: limits, heartbeat, slow-consumer counting, admission and credentials.
+    const common = {
       maxMessageBytes: this.#opts.maxMessageBytes,
       maxQueueBytes: this.#opts.maxQueueBytes,
       heartbeatMs: this.#opts.heartbeatMs,
@@ -399,22 +399,17 @@ class MeshNodeImpl implements MeshNode, SessionHost {
       onSlowConsumer: () => {
         this.#slowConsumerCloses++;
       },
+      admitConnection: (ip: string) => this.#gate.admitConnection(ip),
+      checkCredential: (header: string | undefined) => this.#gate.checkHeader(header),
+    };
+    this.#ws = new WebSocketTransport(server, {
+      ...common,
+      path: '/mesh',
       onConnection: (conn, info) => this.#accept(conn, info.remoteAddress, 'websocket', info.auth),
-      admitConnection: (ip) => this.#gate.admitConnection(ip),
-      checkCredential: (header) => this.#gate.checkHeader(header),
     });
     this.#http2 = new Http2Transport({
-      maxMessageBytes: this.#opts.maxMessageBytes,
-      maxQueueBytes: this.#opts.maxQueueBytes,
-      heartbeatMs: this.#opts.heartbeatMs,
-      closeTimeoutMs: 2000,
-      logger: log,
-      onSlowConsumer: () => {
-        this.#slowConsumerCloses++;
-      },
+      ...common,
       onConnection: (conn, info) => this.#accept(conn, info.remoteAddress, 'http2', info.auth),
-      admitConnection: (ip) => this.#gate.admitConnection(ip),
-      checkCredential: (header) => this.#gate.checkHeader(header),
     });
     this.#http2.register(router);
     const tls = this.#tls;

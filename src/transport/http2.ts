@@ -293,41 +293,41 @@ export class Http2Transport {
     reply(res, 200, codec, response, { [SESSION_HEADER]: sessionId });
   }
 
-  #delete(req: HttpRequest, res: HttpResponse): void {
+  /** The session named by `Mesh-Session`, or undefined after answering 400, 404 or 401. */
+  #sessionOf(
+    req: HttpRequest,
+    res: HttpResponse,
+  ): { conn: HttpSessionConnection; sessionId: string } | undefined {
     const sessionId = header(req, SESSION_HEADER);
     if (sessionId === undefined) {
       reply(res, 400, jsonCodec, failure(null, helloRequired('Mesh-Session header required')));
-      return;
+      return undefined;
     }
     const conn = this.#sessions.get(sessionId);
     if (!conn) {
       this.#unknownSession(res, jsonCodec, sessionId);
-      return;
+      return undefined;
     }
     if (!sameCredential(conn, req)) {
       reply(res, 401, jsonCodec, failure(null, credentialMismatch()));
-      return;
+      return undefined;
     }
+    return { conn };
+  }
+
+  #delete(req: HttpRequest, res: HttpResponse): void {
+    const found = this.#sessionOf(req, res);
+    if (!found) return;
+    const { conn } = found;
     conn.close(1000, 'closed by the agent');
     res.writeHead(204, { 'cache-control': 'no-store' });
     res.end();
   }
 
   #stream(req: HttpRequest, res: HttpResponse): void {
-    const sessionId = header(req, SESSION_HEADER);
-    if (sessionId === undefined) {
-      reply(res, 400, jsonCodec, failure(null, helloRequired('Mesh-Session header required')));
-      return;
-    }
-    const conn = this.#sessions.get(sessionId);
-    if (!conn) {
-      this.#unknownSession(res, jsonCodec, sessionId);
-      return;
-    }
-    if (!sameCredential(conn, req)) {
-      reply(res, 401, jsonCodec, failure(null, credentialMismatch()));
-      return;
-    }
+    const found = this.#sessionOf(req, res);
+    if (!found) return;
+    const { conn } = found;
     const raw = header(req, 'last-event-id');
     const lastEventId = raw === undefined ? undefined : /^\d{1,15}$/.test(raw) ? Number(raw) : Number.NaN;
     if (Number.isNaN(lastEventId) || conn.checkResume(lastEventId) === 'ahead') {
