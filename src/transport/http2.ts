@@ -294,10 +294,7 @@ export class Http2Transport {
   }
 
   /** The session named by `Mesh-Session`, or undefined after answering 400, 404 or 401. */
-  #sessionOf(
-    req: HttpRequest,
-    res: HttpResponse,
-  ): { conn: HttpSessionConnection; sessionId: string } | undefined {
+  #sessionOf(req: HttpRequest, res: HttpResponse): { conn: HttpSessionConnection } | undefined {
     const sessionId = header(req, SESSION_HEADER);
     if (sessionId === undefined) {
       reply(res, 400, jsonCodec, failure(null, helloRequired('Mesh-Session header required')));
