@@ -36,6 +36,30 @@ export async function startNats(ctx: ScenarioContext): Promise<BenchNatsServer> 
   return server;
 }
 
+/** Starts mesh nodes A and B as worker processes on `natsUrl` (one fresh prefix); their ws URLs too. */
+export async function startNatsNodePair(
+  ctx: ScenarioContext,
+  natsUrl: string,
+): Promise<{ nodes: Worker<MeshNodeCommands>[]; urls: string[] }> {
+  const prefix = `bench${token()}`;
+  const nodes = await Promise.all(
+    ['A', 'B'].map((n) =>
+      ctx.workers.start<MeshNodeCommands>({ role: `mesh node ${n} (NATS bus)`, script: 'meshNode.ts' }),
+    ),
+  );
+  const urls: string[] = [];
+  for (const [i, n] of nodes.entries()) {
+    const r = await n.call('start', {
+      bus: 'nats',
+      servers: natsUrl,
+      prefix,
+      nodeId: `bench-${'AB'[i]}-${token()}`,
+    });
+    urls.push(r.url);
+  }
+  return { nodes, urls };
+}
+
 /**
  * Measures the CPU use (% of one core) of `workers` over a window that starts `delayMs` from now and
  * lasts `durationMs`, while something else drives the load. Keyed by role.

@@ -4,12 +4,7 @@
  * Baseline: raw NATS request/reply round trips between two other processes on the same server.
  */
 import { row, type Scenario, type ScenarioContext, type ScenarioOutcome } from '../lib/types.js';
-import type {
-  LatencyRunResult,
-  LoadGenCommands,
-  MeshNodeCommands,
-  NatsPeerCommands,
-} from '../procs/commands.js';
+import type { LatencyRunResult, LoadGenCommands, NatsPeerCommands } from '../procs/commands.js';
 import {
   checkBudget,
   cpuDuring,
@@ -18,6 +13,7 @@ import {
   natsUnavailable,
   profiled,
   startNats,
+  startNatsNodePair,
   token,
 } from './common.js';
 
@@ -40,25 +36,7 @@ export const latencyScenario: Scenario = {
     const durationMs = q ? 700 : 6000;
     const trialsEach = q ? 1 : 3;
     const nats = await startNats(ctx);
-    const prefix = `bench${token()}`;
-    const nodes = await Promise.all(
-      ['A', 'B'].map((n) =>
-        ctx.workers.start<MeshNodeCommands>({
-          role: `mesh node ${n} (NATS bus)`,
-          script: 'meshNode.ts',
-        }),
-      ),
-    );
-    const urls: string[] = [];
-    for (const [i, n] of nodes.entries()) {
-      const r = await n.call('start', {
-        bus: 'nats',
-        servers: nats.url,
-        prefix,
-        nodeId: `bench-${'AB'[i]}-${token()}`,
-      });
-      urls.push(r.url);
-    }
+    const { nodes, urls } = await startNatsNodePair(ctx, nats.url);
     const responder = await ctx.workers.start<NatsPeerCommands>({
       role: 'NATS responder',
       script: 'natsPeer.ts',

@@ -20,6 +20,7 @@ import {
   natsUnavailable,
   profiled,
   startNats,
+  startNatsNodePair,
   token,
 } from './common.js';
 
@@ -47,25 +48,7 @@ export const writesScenario: Scenario = {
     const warmupMs = q ? 100 : 300;
     const durationMs = q ? 400 : 1500;
     const nats = await startNats(ctx);
-    const prefix = `bench${token()}`;
-    const natsNodes = await Promise.all(
-      ['A', 'B'].map((n) =>
-        ctx.workers.start<MeshNodeCommands>({
-          role: `mesh node ${n} (NATS bus)`,
-          script: 'meshNode.ts',
-        }),
-      ),
-    );
-    const natsUrls: string[] = [];
-    for (const [i, n] of natsNodes.entries()) {
-      const r = await n.call('start', {
-        bus: 'nats',
-        servers: nats.url,
-        prefix,
-        nodeId: `bench-${'AB'[i]}-${token()}`,
-      });
-      natsUrls.push(r.url);
-    }
+    const { nodes: natsNodes, urls: natsUrls } = await startNatsNodePair(ctx, nats.url);
     const embedded = await ctx.workers.start<MeshNodeCommands>({
       role: 'mesh node (embedded bus)',
       script: 'meshNode.ts',
