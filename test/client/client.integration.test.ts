@@ -1,29 +1,11 @@
-import {
-  type CollabItem,
-  type CollaborationHandle,
-  MeshClient,
-  type MeshClientOptions,
-} from '@a2a-mesh/client';
-import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
+import type { CollabItem, CollaborationHandle, MeshClient } from '@a2a-mesh/client';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { EmbeddedBus } from '../../src/index.js';
+import { testClient } from '../helpers/meshClient.js';
 import { eventually, startNode } from '../helpers/node.js';
 import { createTcpProxy } from '../helpers/tcpProxy.js';
 
-const clients: MeshClient[] = [];
-
-function client(options: MeshClientOptions): MeshClient {
-  const c = new MeshClient({
-    reconnect: { initialDelayMs: 10, maxDelayMs: 100 },
-    requestTimeoutMs: 5_000,
-    ...options,
-  });
-  clients.push(c);
-  return c;
-}
-
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-});
+const client = testClient;
 
 /** Reads a handle's items in the background. */
 function reader(handle: CollaborationHandle): { seen: CollabItem[]; done: Promise<unknown> } {

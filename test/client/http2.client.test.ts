@@ -7,24 +7,11 @@ import {
   type MeshClientOptions,
 } from '@a2a-mesh/client';
 import { http2Transport } from '@a2a-mesh/client/node';
-import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { testClient } from '../helpers/meshClient.js';
 import { eventually, startNode } from '../helpers/node.js';
 
-const clients: MeshClient[] = [];
-
-function client(options: MeshClientOptions): MeshClient {
-  const c = new MeshClient({
-    reconnect: { initialDelayMs: 10, maxDelayMs: 100 },
-    requestTimeoutMs: 10_000,
-    ...options,
-  });
-  clients.push(c);
-  return c;
-}
-
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-});
+const client = (options: MeshClientOptions) => testClient({ requestTimeoutMs: 10_000, ...options });
 
 function reader(handle: CollaborationHandle): CollabItem[] {
   const seen: CollabItem[] = [];

@@ -1,12 +1,8 @@
-import {
-  type CollabItem,
-  type CollaborationHandle,
-  MeshClient,
-  type MeshClientOptions,
-} from '@a2a-mesh/client';
+import type { CollabItem, CollaborationHandle, MeshClient, MeshClientOptions } from '@a2a-mesh/client';
 import { http2Transport } from '@a2a-mesh/client/node';
-import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { EmbeddedBus, type MeshNode } from '../../src/index.js';
+import { testClient } from '../helpers/meshClient.js';
 import { eventually, startNode } from '../helpers/node.js';
 
 /** The transports a MeshClient can use against a listening node; every test below runs on each. */
@@ -21,21 +17,7 @@ function at(t: Transport, node: MeshNode): MeshClientOptions {
   return { url: t.url(node), ...t.options };
 }
 
-const clients: MeshClient[] = [];
-
-function client(options: MeshClientOptions): MeshClient {
-  const c = new MeshClient({
-    reconnect: { initialDelayMs: 10, maxDelayMs: 100 },
-    requestTimeoutMs: 5_000,
-    ...options,
-  });
-  clients.push(c);
-  return c;
-}
-
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-});
+const client = testClient;
 
 function reader(handle: CollaborationHandle): { seen: CollabItem[] } {
   const seen: CollabItem[] = [];
