@@ -2,6 +2,8 @@
  * Load for scenario 3: writers on one or more nodes share into one collaboration as fast as a window
  * of in-flight shares allows; readers (one per node) check the offsets they receive are contiguous.
  */
+
+import { closedLoop } from '../lib/closedLoop.js';
 import { mapLimit, RawAgent, sleep } from '../lib/rawAgent.js';
 import type { WritesRunResult, WritesSetupArgs } from '../procs/commands.js';
 
@@ -49,45 +51,19 @@ export async function writesRun(a: {
   durationMs: number;
   window: number;
 }): Promise<WritesRunResult> {
-  let running = true;
-  let acked = 0;
-  let errors = 0;
   let lastOffset = 0;
   const content = { text: 'a short idea, about the size agents share' };
-  const chains: Promise<void>[] = [];
-  for (const w of writers) {
-    for (let c = 0; c < a.window; c++) {
-      chains.push(
-        (async () => {
-          while (running) {
-            try {
-              const r = await w.call<{ offset: number }>('collaboration/share', { collaborationId, content });
-              acked++;
-              lastOffset = Math.max(lastOffset, r.offset);
-            } catch {
-              errors++;
-              await sleep(5);
-            }
-          }
-        })(),
-      );
-    }
-  }
-  await sleep(a.warmupMs);
-  const a0 = acked;
-  const t0 = performance.now();
-  await sleep(a.durationMs);
-  const a1 = acked;
-  const seconds = (performance.now() - t0) / 1000;
-  running = false;
-  await Promise.race([Promise.all(chains), sleep(10_000)]);
+  const ops = writers.flatMap((w) =>
+    Array.from({ length: a.window }, () => async () => {
+      const r = await w.call<{ offset: number }>('collaboration/share', { collaborationId, content });
+      lastOffset = Math.max(lastOffset, r.offset);
+    }),
+  );
+  const loop = await closedLoop(ops, { warmupMs: a.warmupMs, durationMs: a.durationMs, drainMs: 10_000 });
   const end = Date.now() + 5_000;
   while (readers.some((r) => r.last < lastOffset) && Date.now() < end) await sleep(20);
   return {
-    acked: a1 - a0,
-    seconds,
-    rate: (a1 - a0) / seconds,
-    errors,
+    ...loop,
     contiguous: readers.every((r) => r.contiguous && r.last >= lastOffset),
     readerEvents: readers.map((r) => r.events),
     lastOffset,

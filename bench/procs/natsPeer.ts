@@ -5,7 +5,7 @@
 import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { serve } from '../lib/child.js';
-import { sleep } from '../lib/rawAgent.js';
+import { closedLoop } from '../lib/closedLoop.js';
 import { summarize } from '../lib/stats.js';
 import type { NatsPeerCommands } from './commands.js';
 
@@ -52,37 +52,11 @@ serve<NatsPeerCommands>(
     async jsPublish(a) {
       const ncs = await Promise.all(Array.from({ length: a.connections }, () => open(a.servers)));
       const payload = new Uint8Array(a.payloadBytes).fill(120);
-      let running = true;
-      let acked = 0;
-      let errors = 0;
-      const chains: Promise<void>[] = [];
-      for (const nc of ncs) {
+      const ops = ncs.flatMap((nc) => {
         const js = jetstream(nc);
-        for (let p = 0; p < a.publishers * a.window; p++) {
-          chains.push(
-            (async () => {
-              while (running) {
-                try {
-                  await js.publish(a.subject, payload);
-                  acked++;
-                } catch {
-                  errors++;
-                  await sleep(5);
-                }
-              }
-            })(),
-          );
-        }
-      }
-      await sleep(a.warmupMs);
-      const a0 = acked;
-      const t0 = performance.now();
-      await sleep(a.durationMs);
-      const a1 = acked;
-      const seconds = (performance.now() - t0) / 1000;
-      running = false;
-      await Promise.race([Promise.all(chains), sleep(5000)]);
-      return { acked: a1 - a0, seconds, rate: (a1 - a0) / seconds, errors };
+        return Array.from({ length: a.publishers * a.window }, () => () => js.publish(a.subject, payload));
+      });
+      return closedLoop(ops, { warmupMs: a.warmupMs, durationMs: a.durationMs, drainMs: 5000 });
     },
   },
   async () => {
