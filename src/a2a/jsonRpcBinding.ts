@@ -16,7 +16,7 @@ import {
 } from '@a2a-mesh/protocol';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import { type HttpRequest, type HttpResponse, readBody } from '../transport/httpRouter.js';
+import { type HttpRequest, type HttpResponse, readBody, sendJson } from '../transport/httpRouter.js';
 import { type A2AVersion, invalidParams, toA2AWire } from './errors.js';
 import type { Delivered, Requester, TaskScope, TaskService, TaskStream } from './taskService.js';
 import {
@@ -386,14 +386,7 @@ function sendRpc(
   body: { result: unknown } | { error: JsonRpcErrorObject },
   headers: Record<string, string> = {},
 ): void {
-  const text = JSON.stringify({ jsonrpc: '2.0', id, ...body });
-  (res as ServerResponse).writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(text),
-    'cache-control': 'no-store',
-    ...headers,
-  });
-  res.end(text);
+  sendJson(res, status, { jsonrpc: '2.0', id, ...body }, headers);
 }
 
 /** A v0.3 `message/send` as a v1.0 SendMessageRequest (`blocking: false` is `returnImmediately`). */

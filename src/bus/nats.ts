@@ -342,6 +342,12 @@ export class NatsBus implements Bus {
         void this.#answer(agentId, msg, handler);
       },
     });
+    return this.#registered(sub);
+  }
+
+  /** Waits until the server has seen our subscriptions, so messages sent after this reach them. */
+  /** Resolves once the server has `sub`; closing it unsubscribes and flushes. */
+  async #registered(sub: Subscription): Promise<Registration> {
     await this.#flush();
     return {
       close: async () => {
@@ -352,7 +358,6 @@ export class NatsBus implements Bus {
     };
   }
 
-  /** Waits until the server has seen our subscriptions, so messages sent after this reach them. */
   async #flush(): Promise<void> {
     if (this.#link.connected) await this.#link.run(() => this.#nc.flush()).catch(() => {});
   }
@@ -444,14 +449,7 @@ export class NatsBus implements Bus {
         }
       },
     });
-    await this.#flush();
-    return {
-      close: async () => {
-        if (sub.isClosed()) return;
-        sub.unsubscribe();
-        await this.#flush();
-      },
-    };
+    return this.#registered(sub);
   }
 
   /** Resolves when the connection is closed: to the error that closed it, if any. Never rejects. */

@@ -8,6 +8,7 @@ import type {
   TaskState,
   TaskStatus,
 } from '@a2a-mesh/protocol';
+import { TaskStateSchema } from '@a2a-mesh/protocol';
 import type { TaskContext, TaskExecutor } from './executor.js';
 
 /**
@@ -26,17 +27,8 @@ export interface A2AAgentExecutorLike {
 type Obj = Record<string, unknown>;
 type SdkEvent = { kind: 'message' | 'task' | 'statusUpdate' | 'artifactUpdate'; data: Obj };
 
-const STATES: readonly TaskState[] = [
-  'TASK_STATE_UNSPECIFIED',
-  'TASK_STATE_SUBMITTED',
-  'TASK_STATE_WORKING',
-  'TASK_STATE_COMPLETED',
-  'TASK_STATE_FAILED',
-  'TASK_STATE_CANCELED',
-  'TASK_STATE_INPUT_REQUIRED',
-  'TASK_STATE_REJECTED',
-  'TASK_STATE_AUTH_REQUIRED',
-];
+// Proto enum order: index = the numeric value the SDK uses.
+const STATES: readonly TaskState[] = TaskStateSchema.options;
 const ROLES = ['ROLE_UNSPECIFIED', 'ROLE_USER', 'ROLE_AGENT'] as const;
 
 // ---------------------------------------------------------------- SDK objects → A2A JSON
