@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { runApiKey } from './apiKeyCommand.js';
-import { runDemo } from './demo.js';
-import { runNode } from './nodeCommand.js';
+
+// Each command's module is imported when that command runs, so `node` does not load the demo's
+// client, nor `apikey` the node.
 
 function port(value: string): number {
   const n = Number(value);
@@ -123,6 +123,7 @@ program
     10_000,
   )
   .action(async (opts) => {
+    const { runNode } = await import('./nodeCommand.js');
     await runNode(opts);
   });
 
@@ -132,7 +133,8 @@ program
     'print a new API key and the line to add to the --api-keys file (the file keeps only its hash)',
   )
   .requiredOption('--agent <id>', 'the agent id the key authenticates')
-  .action((opts: { agent: string }) => {
+  .action(async (opts: { agent: string }) => {
+    const { runApiKey } = await import('./apiKeyCommand.js');
     process.exitCode = runApiKey(opts.agent);
   });
 
@@ -153,6 +155,7 @@ program
   .option('--nats <urls>', 'start nodes on this NATS (comma-separated URLs) instead of an embedded node')
   .option('--nodes <n>', 'how many nodes to start with --nats', positive, 2)
   .action(async (opts) => {
+    const { runDemo } = await import('./demo.js');
     process.exitCode = await runDemo(opts);
   });
 

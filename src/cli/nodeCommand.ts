@@ -2,7 +2,7 @@ import { MeshError } from '@a2a-mesh/protocol';
 import type { AuthConfig } from '../auth/authenticator.js';
 import type { JwtAlgorithm } from '../auth/jwt.js';
 import type { Bus } from '../bus/bus.js';
-import { connectNatsBus, type NatsBusOptions } from '../bus/nats.js';
+import type { NatsBusOptions } from '../bus/nats.js';
 import type { RateLimitOptions } from '../limits/rateLimiter.js';
 import { createLogger } from '../log.js';
 import { createMeshNode, type MeshNodeOptions } from '../node.js';
@@ -179,6 +179,8 @@ export async function runNode(opts: NodeCommandOptions): Promise<void> {
   if (opts.nats) {
     const servers = opts.nats.split(',').map((u) => redactUrl(u.trim()));
     logger.info({ servers, prefix: opts.natsPrefix }, 'connecting to NATS');
+    // Loaded only here: a node on the embedded bus never loads the NATS client.
+    const { connectNatsBus } = await import('../bus/nats.js');
     bus = await connectNatsBus({
       ...natsOptions(opts, opts.nodeId),
       logger: logger.child({ component: 'nats' }),
