@@ -1,6 +1,12 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI directly (no build step): tsx registers its ESM loader, then the entry loads.
-import { register } from 'tsx/esm/api';
+// Runs the compiled CLI (dist/, built by `npm run build`) when it is up to date with the sources;
+// otherwise runs the TypeScript sources through tsx, so an edit is never shadowed by an old build.
+import { distIsStale } from '../scripts/build.mjs';
 
-register();
-await import('../src/cli/main.ts');
+if (await distIsStale()) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import('../src/cli/main.ts');
+} else {
+  await import('../dist/cli.js');
+}

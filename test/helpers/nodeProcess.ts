@@ -16,15 +16,19 @@ export interface NodeProcess {
   output(): string;
 }
 
-/** Starts `a2a-mesh node --port 0 ...args` and resolves once it logs that it listens. */
+/**
+ * Starts `a2a-mesh node --port 0 ...args` and resolves once it logs that it listens. `entry` is the
+ * CLI script to run: the package's bin by default, or a compiled `cli.js`.
+ */
 export async function startNodeProcess(
   nodeId: string,
   args: string[],
   timeoutMs = 20_000,
+  entry = BIN,
 ): Promise<NodeProcess> {
   const child: ChildProcess = spawn(
     process.execPath,
-    [BIN, 'node', '--port', '0', '--node-id', nodeId, '--log-level', 'info', ...args],
+    [entry, 'node', '--port', '0', '--node-id', nodeId, '--log-level', 'info', ...args],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, LOG_LEVEL: 'info' },
