@@ -23,12 +23,15 @@ export interface WorkerOptions {
   cpuProfDir?: string;
   /** Extra environment variables. */
   env?: Record<string, string>;
+  /** Run this compiled JavaScript file (absolute path) on plain node instead of `script` under tsx. */
+  compiled?: string;
 }
 
 /** A running worker process that answers typed commands over IPC. */
 export class Worker<C extends CommandMap = CommandMap> {
   readonly role: string;
   readonly script: string;
+  readonly #compiled: string | undefined;
   readonly pid: number;
   readonly nofile: number | undefined;
   readonly #child: ChildProcess;
@@ -41,6 +44,7 @@ export class Worker<C extends CommandMap = CommandMap> {
     this.#child = child;
     this.role = opts.role;
     this.script = opts.script;
+    this.#compiled = opts.compiled;
     this.pid = pid;
     this.nofile = nofile;
     this.#exited = new Promise((resolve) => {
@@ -65,17 +69,19 @@ export class Worker<C extends CommandMap = CommandMap> {
     });
   }
 
-  /** Spawns `node [--expose-gc] [--cpu-prof ...] --import tsx bench/procs/<script>` and waits until it is ready. */
+  /**
+   * Spawns `node [--expose-gc] [--cpu-prof ...] --import tsx bench/procs/<script>` (or
+   * `node ... <compiled>`) and waits until it is ready.
+   */
   static async start<C extends CommandMap>(opts: WorkerOptions, signal?: AbortSignal): Promise<Worker<C>> {
-    const script = join(REPO_ROOT, 'bench', 'procs', opts.script);
     const nodeArgs = [
       ...(opts.exposeGc ? ['--expose-gc'] : []),
       ...(opts.cpuProfDir
         ? ['--cpu-prof', `--cpu-prof-dir=${join(opts.cpuProfDir, profileDirName(opts.role))}`]
         : []),
-      '--import',
-      'tsx',
-      script,
+      ...(opts.compiled
+        ? [opts.compiled]
+        : ['--import', 'tsx', join(REPO_ROOT, 'bench', 'procs', opts.script)]),
     ];
     const command = opts.nofile ? '/bin/sh' : process.execPath;
     const args = opts.nofile
@@ -186,7 +192,9 @@ export class Worker<C extends CommandMap = CommandMap> {
     return {
       pid: this.pid,
       role: this.role,
-      what: relative(REPO_ROOT, join(REPO_ROOT, 'bench', 'procs', this.script)),
+      what: this.#compiled
+        ? `${relative(REPO_ROOT, this.#compiled)} (compiled ${this.script}, plain node)`
+        : relative(REPO_ROOT, join(REPO_ROOT, 'bench', 'procs', this.script)),
       ...(this.nofile === undefined ? {} : { nofile: this.nofile }),
     };
   }

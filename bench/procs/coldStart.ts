@@ -1,7 +1,9 @@
 /**
  * Worker for scenario 6, started fresh for every sample: times `import` + start of an embedded mesh
  * node (or of a bare `ws` server, the baseline) until it listens, then reports idle RSS.
- * Imports are dynamic so that the timer starts before any of them is loaded.
+ * Imports are dynamic so that the timer starts before any of them is loaded. The harness compiles
+ * this file to plain JavaScript and runs it on plain Node.js (no tsx loader), importing the node's
+ * compiled build: what `npm start`, the CLI and the container run.
  */
 const firstLineMs = performance.now();
 const { serve } = await import('../lib/child.js');
@@ -16,7 +18,7 @@ serve<Commands>(
       let importMs: number;
       let t1: number;
       if (a.mode === 'mesh') {
-        const { createMeshNode } = await import('../../src/index.js');
+        const { createMeshNode } = (await import(a.entry)) as typeof import('../../src/index.js');
         t1 = performance.now();
         importMs = t1 - t0;
         const node = await createMeshNode({ port: 0 });

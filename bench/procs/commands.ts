@@ -229,14 +229,15 @@ export type LoadGenCommands = {
 export type ColdStartCommands = {
   /** Imports and starts a node (`mesh`) or a bare ws server (`ws`) listening on port 0. */
   start: {
-    args: { mode: 'mesh' | 'ws' };
+    /** `entry`: URL of the module exporting `createMeshNode` (the compiled dist/index.js). */
+    args: { mode: 'mesh' | 'ws'; entry: string };
     result: {
       /** Dynamic import of the node's (or ws's) modules. */
       importMs: number;
       /** createMeshNode() (or server set-up) until listening. */
       startMs: number;
       totalMs: number;
-      /** performance.now() at this script's first line: Node and tsx start-up before it. */
+      /** performance.now() at this script's first line: Node's own start-up before it. */
       firstLineMs: number;
       nodeUptimeMs: number;
     };

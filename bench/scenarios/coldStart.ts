@@ -3,9 +3,35 @@
  * an embedded mesh node or, as the baseline, a bare `ws` server, and reports how long until it
  * listens; then its RSS after two GCs once idle. Samples alternate baseline and mesh.
  */
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { build } from 'esbuild';
+import { buildDist } from '../../scripts/build.mjs';
 import { row, type Scenario, type ScenarioContext, type ScenarioOutcome } from '../lib/types.js';
+import { REPO_ROOT } from '../lib/workers.js';
 import type { ColdStartCommands } from '../procs/commands.js';
 import { checkBudget, medianOf } from './common.js';
+
+/**
+ * Builds the node as production runs it (dist/, `npm run build`) and compiles the worker script to
+ * plain JavaScript next to it, so both sides run on plain Node.js. Returns the worker's path.
+ */
+async function compileWorker(progress: (line: string) => void): Promise<string> {
+  progress(await buildDist(REPO_ROOT));
+  const outfile = join(REPO_ROOT, '.tmp', 'bench', 'coldStart.mjs');
+  await build({
+    absWorkingDir: REPO_ROOT,
+    entryPoints: [join(REPO_ROOT, 'bench', 'procs', 'coldStart.ts')],
+    outfile,
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    packages: 'external',
+    logLevel: 'warning',
+  });
+  return outfile;
+}
 
 interface Sample {
   importMs: number;
@@ -28,6 +54,8 @@ export const coldStartScenario: Scenario = {
     const idleMs = ctx.quick ? 200 : 1000;
     const mesh: Sample[] = [];
     const base: Sample[] = [];
+    const compiled = await compileWorker(ctx.progress);
+    const entry = pathToFileURL(join(REPO_ROOT, 'dist', 'index.js')).href;
     for (let i = 0; i < samples; i++) {
       for (const mode of ['ws', 'mesh'] as const) {
         checkBudget(ctx);
@@ -36,10 +64,11 @@ export const coldStartScenario: Scenario = {
           role: mode === 'mesh' ? `embedded mesh node #${i + 1}` : `bare ws server #${i + 1}`,
           script: 'coldStart.ts',
           exposeGc: true,
+          compiled,
           // With --profile: the whole life of the mesh processes, i.e. mostly the import.
           ...(ctx.profileDir && mode === 'mesh' ? { cpuProfDir: ctx.profileDir } : {}),
         });
-        const r = await w.call('start', { mode });
+        const r = await w.call('start', { mode, entry });
         const spawnToListeningMs = performance.now() - t0;
         await new Promise((res) => setTimeout(res, idleMs));
         const u = await w.usageAfterGc();
@@ -79,7 +108,7 @@ export const coldStartScenario: Scenario = {
         target: null,
       }),
       row({
-        figure: 'process spawn → listening (node + tsx boot)',
+        figure: 'process spawn → listening (node boot included)',
         unit: 'ms',
         baseline: medianOf(base, (s) => s.spawnToListeningMs),
         baselineLabel: label,
@@ -96,9 +125,9 @@ export const coldStartScenario: Scenario = {
       }),
     ];
     const notes = [
-      'each sample is a fresh `node --expose-gc --import tsx` process; the timer starts before the dynamic import of the node (or of ws + node:http)',
-      `idle RSS: ${idleMs} ms after listening, after two forced GCs; both sides run under tsx, whose loader is part of both figures`,
-      `Node + tsx boot before the script's first line: median ${medianOf([...mesh, ...base], (s) => s.firstLineMs).toFixed(0)} ms`,
+      'each sample is a fresh plain `node --expose-gc` process (no tsx: the worker is compiled, and the mesh side imports the compiled node, dist/index.js, as `npm start` and the container run it); the timer starts before the dynamic import of the node (or of ws + node:http)',
+      `idle RSS: ${idleMs} ms after listening, after two forced GCs`,
+      `Node boot before the script's first line: median ${medianOf([...mesh, ...base], (s) => s.firstLineMs).toFixed(0)} ms`,
     ];
     return { rows, notes, trials: { mesh, baseline: base } };
   },
