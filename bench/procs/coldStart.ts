@@ -7,6 +7,7 @@
  */
 const firstLineMs = performance.now();
 const { serve } = await import('../lib/child.js');
+const { readFileSync } = await import('node:fs');
 type Commands = import('./commands.js').ColdStartCommands;
 
 let close: (() => Promise<void>) | undefined;
@@ -14,6 +15,7 @@ let close: (() => Promise<void>) | undefined;
 serve<Commands>(
   {
     async start(a) {
+      const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       let importMs: number;
       let t1: number;
@@ -39,12 +41,32 @@ serve<Commands>(
         };
       }
       const t2 = performance.now();
+      const cpu = process.cpuUsage(cpu0);
       return {
+        cpuMs: (cpu.user + cpu.system) / 1000,
         importMs,
         startMs: t2 - t1,
         totalMs: t2 - t0,
         firstLineMs,
         nodeUptimeMs: process.uptime() * 1000,
+      };
+    },
+    smaps() {
+      const gc = (globalThis as { gc?: () => void }).gc;
+      gc?.();
+      gc?.();
+      const kb = (field: string): number => {
+        const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(
+          readFileSync('/proc/self/smaps_rollup', 'utf8'),
+        );
+        return m ? Number(m[1]) : Number.NaN;
+      };
+      return {
+        rssMb: kb('Rss') / 1024,
+        pssMb: kb('Pss') / 1024,
+        sharedCleanMb: kb('Shared_Clean') / 1024,
+        privateDirtyMb: kb('Private_Dirty') / 1024,
+        heapUsedMb: process.memoryUsage().heapUsed / 2 ** 20,
       };
     },
   },

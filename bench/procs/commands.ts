@@ -237,9 +237,24 @@ export type ColdStartCommands = {
       /** createMeshNode() (or server set-up) until listening. */
       startMs: number;
       totalMs: number;
+      /** CPU time (user + system, all threads) spent in import + start: less disturbed by load. */
+      cpuMs: number;
       /** performance.now() at this script's first line: Node's own start-up before it. */
       firstLineMs: number;
       nodeUptimeMs: number;
+    };
+  };
+  /** After two GCs: memory from /proc/self/smaps_rollup (MB). */
+  smaps: {
+    args: Record<string, never>;
+    result: {
+      rssMb: number;
+      /** Proportional set size: private pages plus this process's share of shared ones. */
+      pssMb: number;
+      /** File pages shared with other processes (mostly the node binary's code). */
+      sharedCleanMb: number;
+      privateDirtyMb: number;
+      heapUsedMb: number;
     };
   };
 };

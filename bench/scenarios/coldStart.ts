@@ -37,11 +37,15 @@ interface Sample {
   importMs: number;
   startMs: number;
   totalMs: number;
+  cpuMs: number;
   /** Harness: spawn of the process until the start command answered (Node + tsx boot included). */
   spawnToListeningMs: number;
   firstLineMs: number;
   idleRssMb: number;
   idleHeapMb: number;
+  idlePssMb: number;
+  idleSharedCleanMb: number;
+  idlePrivateDirtyMb: number;
 }
 
 export const coldStartScenario: Scenario = {
@@ -71,21 +75,27 @@ export const coldStartScenario: Scenario = {
         const r = await w.call('start', { mode, entry });
         const spawnToListeningMs = performance.now() - t0;
         await new Promise((res) => setTimeout(res, idleMs));
-        const u = await w.usageAfterGc();
+        const m = await w.call('smaps', {});
         await ctx.workers.stop(w);
         const s: Sample = {
           importMs: r.importMs,
           startMs: r.startMs,
           totalMs: r.totalMs,
+          cpuMs: r.cpuMs,
           spawnToListeningMs,
           firstLineMs: r.firstLineMs,
-          idleRssMb: u.rss / 2 ** 20,
-          idleHeapMb: u.heapUsed / 2 ** 20,
+          idleRssMb: m.rssMb,
+          idleHeapMb: m.heapUsedMb,
+          idlePssMb: m.pssMb,
+          idleSharedCleanMb: m.sharedCleanMb,
+          idlePrivateDirtyMb: m.privateDirtyMb,
         };
         (mode === 'mesh' ? mesh : base).push(s);
         ctx.progress(
           `${mode === 'mesh' ? 'mesh' : 'baseline'} ${i + 1}/${samples}: import ${s.importMs.toFixed(0)} ms + start ${s.startMs.toFixed(1)} ms; ` +
-            `spawn → listening ${s.spawnToListeningMs.toFixed(0)} ms; idle RSS ${s.idleRssMb.toFixed(1)} MB (heap ${s.idleHeapMb.toFixed(1)} MB)`,
+            `(CPU ${s.cpuMs.toFixed(0)} ms); spawn → listening ${s.spawnToListeningMs.toFixed(0)} ms; ` +
+            `idle RSS ${s.idleRssMb.toFixed(1)} MB = ${s.idleSharedCleanMb.toFixed(1)} shared + ${s.idlePrivateDirtyMb.toFixed(1)} private ` +
+            `(PSS ${s.idlePssMb.toFixed(1)} MB, heap ${s.idleHeapMb.toFixed(1)} MB)`,
         );
       }
     }
@@ -98,6 +108,14 @@ export const coldStartScenario: Scenario = {
         baselineLabel: label,
         mesh: medianOf(mesh, (s) => s.totalMs),
         target: { type: 'meshAtMost', value: 250 },
+      }),
+      row({
+        figure: 'CPU time of import + start (all threads)',
+        unit: 'ms',
+        baseline: medianOf(base, (s) => s.cpuMs),
+        baselineLabel: label,
+        mesh: medianOf(mesh, (s) => s.cpuMs),
+        target: null,
       }),
       row({
         figure: 'createMeshNode() → listening (modules loaded)',
@@ -123,10 +141,26 @@ export const coldStartScenario: Scenario = {
         mesh: medianOf(mesh, (s) => s.idleRssMb),
         target: { type: 'meshAtMost', value: 60 },
       }),
+      row({
+        figure: 'idle RSS: file pages shared with other node processes',
+        unit: 'MB',
+        baseline: medianOf(base, (s) => s.idleSharedCleanMb),
+        baselineLabel: label,
+        mesh: medianOf(mesh, (s) => s.idleSharedCleanMb),
+        target: null,
+      }),
+      row({
+        figure: 'idle private memory (Private_Dirty)',
+        unit: 'MB',
+        baseline: medianOf(base, (s) => s.idlePrivateDirtyMb),
+        baselineLabel: label,
+        mesh: medianOf(mesh, (s) => s.idlePrivateDirtyMb),
+        target: null,
+      }),
     ];
     const notes = [
       'each sample is a fresh plain `node --expose-gc` process (no tsx: the worker is compiled, and the mesh side imports the compiled node, dist/index.js, as `npm start` and the container run it); the timer starts before the dynamic import of the node (or of ws + node:http)',
-      `idle RSS: ${idleMs} ms after listening, after two forced GCs`,
+      `idle RSS: ${idleMs} ms after listening, after two forced GCs, from /proc/self/smaps_rollup; "shared" is Shared_Clean (mostly the node binary's code pages, shared by every node process on the host)`,
       `Node boot before the script's first line: median ${medianOf([...mesh, ...base], (s) => s.firstLineMs).toFixed(0)} ms`,
     ];
     return { rows, notes, trials: { mesh, baseline: base } };
