@@ -99,65 +99,26 @@ export const coldStartScenario: Scenario = {
         );
       }
     }
-    const label = 'bare ws server';
-    const rows = [
-      row({
-        figure: 'import + createMeshNode() → listening',
-        unit: 'ms',
-        baseline: medianOf(base, (s) => s.totalMs),
-        baselineLabel: label,
-        mesh: medianOf(mesh, (s) => s.totalMs),
-        target: { type: 'meshAtMost', value: 250 },
-      }),
-      row({
-        figure: 'CPU time of import + start (all threads)',
-        unit: 'ms',
-        baseline: medianOf(base, (s) => s.cpuMs),
-        baselineLabel: label,
-        mesh: medianOf(mesh, (s) => s.cpuMs),
-        target: null,
-      }),
-      row({
-        figure: 'createMeshNode() → listening (modules loaded)',
-        unit: 'ms',
-        baseline: medianOf(base, (s) => s.startMs),
-        baselineLabel: label,
-        mesh: medianOf(mesh, (s) => s.startMs),
-        target: null,
-      }),
-      row({
-        figure: 'process spawn → listening (node boot included)',
-        unit: 'ms',
-        baseline: medianOf(base, (s) => s.spawnToListeningMs),
-        baselineLabel: label,
-        mesh: medianOf(mesh, (s) => s.spawnToListeningMs),
-        target: null,
-      }),
-      row({
-        figure: 'idle RSS after start',
-        unit: 'MB',
-        baseline: medianOf(base, (s) => s.idleRssMb),
-        baselineLabel: label,
-        mesh: medianOf(mesh, (s) => s.idleRssMb),
-        target: { type: 'meshAtMost', value: 60 },
-      }),
-      row({
-        figure: 'idle RSS: file pages shared with other node processes',
-        unit: 'MB',
-        baseline: medianOf(base, (s) => s.idleSharedCleanMb),
-        baselineLabel: label,
-        mesh: medianOf(mesh, (s) => s.idleSharedCleanMb),
-        target: null,
-      }),
-      row({
-        figure: 'idle private memory (Private_Dirty)',
-        unit: 'MB',
-        baseline: medianOf(base, (s) => s.idlePrivateDirtyMb),
-        baselineLabel: label,
-        mesh: medianOf(mesh, (s) => s.idlePrivateDirtyMb),
-        target: null,
-      }),
+    // figure, unit, the sample field it reports, target
+    const figures: [string, 'ms' | 'MB', keyof Sample, number | null][] = [
+      ['import + createMeshNode() → listening', 'ms', 'totalMs', 250],
+      ['CPU time of import + start (all threads)', 'ms', 'cpuMs', null],
+      ['createMeshNode() → listening (modules loaded)', 'ms', 'startMs', null],
+      ['process spawn → listening (node boot included)', 'ms', 'spawnToListeningMs', null],
+      ['idle RSS after start', 'MB', 'idleRssMb', 60],
+      ['idle RSS: file pages shared with other node processes', 'MB', 'idleSharedCleanMb', null],
+      ['idle private memory (Private_Dirty)', 'MB', 'idlePrivateDirtyMb', null],
     ];
+    const rows = figures.map(([figure, unit, field, atMost]) =>
+      row({
+        figure,
+        unit,
+        baseline: medianOf(base, (s) => s[field]),
+        baselineLabel: 'bare ws server',
+        mesh: medianOf(mesh, (s) => s[field]),
+        target: atMost === null ? null : { type: 'meshAtMost', value: atMost },
+      }),
+    );
     const notes = [
       'each sample is a fresh plain `node --expose-gc` process (no tsx: the worker is compiled, and the mesh side imports the compiled node, dist/index.js, as `npm start` and the container run it); the timer starts before the dynamic import of the node (or of ws + node:http)',
       `idle RSS: ${idleMs} ms after listening, after two forced GCs, from /proc/self/smaps_rollup; "shared" is Shared_Clean (mostly the node binary's code pages, shared by every node process on the host)`,
