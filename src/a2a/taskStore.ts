@@ -34,6 +34,11 @@ export interface StoredPushConfig {
   createdAt: number;
 }
 
+/** False when `entries` are only turn ends, which leave the task (what ListTasks shows) as it was. */
+function changesTask(entries: readonly TaskLogEntry[]): boolean {
+  return entries.some((e) => e.type !== 'end');
+}
+
 /** An entry read from a task's log. */
 export interface SequencedEntry {
   sequence: number;
@@ -133,7 +138,9 @@ export class TaskStore {
   /**
    * Appends the entries `build` derives from the current record (none: nothing is written), retrying
    * on a concurrent append. `build` may throw to refuse. Returns the record after them and their offsets.
-   * The KV record is brought up to date before it returns. A task that does not exist throws `missing()`.
+   * The KV record is brought up to date before it returns, unless the entries are only a turn's `end`
+   * (it changes nothing a reader of the KV record alone sees: the task, its kind and state; readers of
+   * the task catch up from the log). A task that does not exist throws `missing()`.
    */
   async append(
     taskId: string,
@@ -160,12 +167,13 @@ export class TaskStore {
         if (error instanceof OffsetConflictError && sequences.length === 0) continue;
         if (error instanceof OffsetConflictError) {
           // Part went in: the rest is rebuilt against the new state by the caller's next call.
-          await this.#persist(taskId, next);
-          return { record: next, sequences, entries: entries.slice(0, sequences.length) };
+          const written = entries.slice(0, sequences.length);
+          if (changesTask(written)) await this.#persist(taskId, next);
+          return { record: next, sequences, entries: written };
         }
         throw busError(error);
       }
-      await this.#persist(taskId, next);
+      if (changesTask(entries)) await this.#persist(taskId, next);
       return { record: next, sequences, entries };
     }
     throw busError(new Error(`task ${taskId}: too much write contention`));
