@@ -246,7 +246,10 @@ export class JsonRpcBinding {
       });
     }
     const abort = new AbortController();
-    res.on('close', () => abort.abort());
+    // Aborts only a request still running when its stream closes (an answered one has nothing to stop).
+    res.once('close', () => {
+      if (!res.writableEnded) abort.abort();
+    });
     const extension = wantsSequence(req, version);
     let outcome: Outcome;
     try {

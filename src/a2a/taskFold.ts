@@ -58,11 +58,13 @@ export function isoTime(ms: number): string {
   return new Date(ms).toISOString();
 }
 
-/** Applies one log entry; returns a new record (the input is not changed). */
+/**
+ * Applies one log entry; returns a new record (the input is not changed). Only what the entry changes
+ * is copied: the record and its task shallowly, the lists it extends as new arrays; the rest is shared
+ * with the input, so records are never mutated in place once built.
+ */
 export function applyEntry(record: TaskRecord, entry: TaskLogEntry, sequence: number): TaskRecord {
-  const next: TaskRecord = structuredClone(record);
-  next.sequence = sequence;
-  next.updatedAt = entry.at;
+  const next: TaskRecord = { ...record, task: { ...record.task }, sequence, updatedAt: entry.at };
   switch (entry.type) {
     case 'input':
       next.task.history = [...(next.task.history ?? []), entry.message];
@@ -94,7 +96,8 @@ function applyEvent(next: TaskRecord, event: StreamResponse): void {
   }
   next.kind = 'task';
   if ('task' in event) {
-    // Events are stored already merged with the record (see `mergeTaskSnapshot`).
+    // Events are stored already merged with the record (see `mergeTaskSnapshot`); the snapshot is
+    // copied so the record shares nothing with the caller's event.
     next.task = structuredClone(event.task);
     return;
   }

@@ -471,58 +471,74 @@ export class TaskService {
 
   /** `task/publish` from the agent executing `taskId`: validates, stores, delivers. Returns its sequence. */
   async publish(callerAgentId: string, taskId: string, event: StreamResponse): Promise<number> {
-    const rec = await this.store.load(taskId);
-    if (!rec || rec.agentId !== callerAgentId) throw taskNotFound(taskId);
     const now = Date.now();
-    const result = await this.store.append(taskId, (r) => {
-      if (isClosed(r)) {
-        throw RpcError.of(
-          'UnsupportedOperation',
-          `task ${taskId} is ${r.kind === 'message' ? 'answered' : stateOf(r)}; no more events`,
-          {
-            taskId,
-          },
-        );
-      }
-      const entries: TaskLogEntry[] = [];
-      let e = this.#normalize(r, event, now);
-      if (!r.turnStarted && !('task' in e) && !('message' in e)) entries.push(this.#snapshotEntry(r, now));
-      if ('task' in e) e = { task: mergeTaskSnapshot(r, e.task, now) };
-      entries.push({ type: 'event', at: now, event: e });
-      return entries;
-    });
+    const missing = () => taskNotFound(taskId);
+    const result = await this.store.append(
+      taskId,
+      (r) => {
+        if (r.agentId !== callerAgentId) throw missing();
+        if (isClosed(r)) {
+          throw RpcError.of(
+            'UnsupportedOperation',
+            `task ${taskId} is ${r.kind === 'message' ? 'answered' : stateOf(r)}; no more events`,
+            {
+              taskId,
+            },
+          );
+        }
+        const entries: TaskLogEntry[] = [];
+        let e = this.#normalize(r, event, now);
+        if (!r.turnStarted && !('task' in e) && !('message' in e)) entries.push(this.#snapshotEntry(r, now));
+        if ('task' in e) e = { task: mergeTaskSnapshot(r, e.task, now) };
+        entries.push({ type: 'event', at: now, event: e });
+        return entries;
+      },
+      missing,
+    );
     this.#notify(taskId, result);
     return result.sequences.at(-1) ?? result.record.sequence;
   }
 
-  /** `task/done`: the turn's executor returned. A task left submitted or working is failed. */
+  /** `task/done`: the executor of the task's current turn returned. A task left submitted or working is failed. */
   async done(callerAgentId: string, taskId: string, error: string | undefined): Promise<void> {
-    const rec = await this.store.load(taskId);
-    if (!rec || rec.agentId !== callerAgentId) throw taskNotFound(taskId);
-    await this.#endTurn(taskId, rec.turn, error);
+    await this.#endTurn(taskId, undefined, error, callerAgentId);
   }
 
-  async #endTurn(taskId: string, turn: number, error: string | undefined): Promise<void> {
+  /** Ends `turn` (undefined: the current one); with `callerAgentId`, only when that agent executes the task. */
+  async #endTurn(
+    taskId: string,
+    turn: number | undefined,
+    error: string | undefined,
+    callerAgentId?: string,
+  ): Promise<void> {
     const now = Date.now();
-    const result = await this.store.append(taskId, (r) => {
-      if (r.turn !== turn || !r.turnRunning) return [];
-      const entries: TaskLogEntry[] = [];
-      if (!isClosed(r)) {
-        const state = stateOf(r);
-        if (!r.turnStarted) {
-          entries.push(this.#snapshotEntry(r, now));
-          entries.push(
-            this.#statusEntry(r, 'TASK_STATE_FAILED', error ?? 'the agent published nothing', now),
-          );
-        } else if (error !== undefined || !INTERRUPTED_TASK_STATES.has(state)) {
-          entries.push(this.#statusEntry(r, 'TASK_STATE_FAILED', error ?? NO_FINAL_STATE, now));
+    const missing = () => taskNotFound(taskId);
+    let ended: number | undefined;
+    const result = await this.store.append(
+      taskId,
+      (r) => {
+        if (callerAgentId !== undefined && r.agentId !== callerAgentId) throw missing();
+        ended = turn ?? r.turn;
+        if ((turn !== undefined && r.turn !== turn) || !r.turnRunning) return [];
+        const entries: TaskLogEntry[] = [];
+        if (!isClosed(r)) {
+          const state = stateOf(r);
+          if (!r.turnStarted) {
+            entries.push(this.#snapshotEntry(r, now));
+            entries.push(
+              this.#statusEntry(r, 'TASK_STATE_FAILED', error ?? 'the agent published nothing', now),
+            );
+          } else if (error !== undefined || !INTERRUPTED_TASK_STATES.has(state)) {
+            entries.push(this.#statusEntry(r, 'TASK_STATE_FAILED', error ?? NO_FINAL_STATE, now));
+          }
         }
-      }
-      entries.push(error === undefined ? { type: 'end', at: now } : { type: 'end', at: now, error });
-      return entries;
-    });
+        entries.push(error === undefined ? { type: 'end', at: now } : { type: 'end', at: now, error });
+        return entries;
+      },
+      missing,
+    );
     const running = this.#running.get(taskId);
-    if (running?.turn === turn) this.#running.delete(taskId);
+    if (running !== undefined && running.turn === ended) this.#running.delete(taskId);
     this.#notify(taskId, result);
   }
 

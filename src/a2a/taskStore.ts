@@ -34,18 +34,43 @@ export interface StoredPushConfig {
   createdAt: number;
 }
 
+/** False when `entries` are only turn ends, which leave the task (what ListTasks shows) as it was. */
+function changesTask(entries: readonly TaskLogEntry[]): boolean {
+  return entries.some((e) => e.type !== 'end');
+}
+
 /** An entry read from a task's log. */
 export interface SequencedEntry {
   sequence: number;
   entry: TaskLogEntry;
 }
 
+/** Records of recently used tasks kept folded in memory (per node; the oldest are dropped first). */
+const CACHE_SIZE = 1024;
+
+/** What this node knows of a task: its record folded up to `record.sequence`, and the KV value. */
+interface Known {
+  record: TaskRecord;
+  /** KV revision last read or written here (0: unknown). */
+  kvRevision: number;
+  /** The record sequence stored at `kvRevision`. */
+  kvSequence: number;
+}
+
 /**
  * Tasks on the bus: the record in KV bucket `a2a-tasks` (key: task id), the entries in log
  * `a2atask.<id>`, push configs in bucket `a2a-push` (key `<taskId>.<configId>`). Appends are
  * compare-and-set on the log, so every entry is validated against exactly the state it follows.
+ *
+ * The log is the source of truth; the KV record is its fold up to some sequence, which any node
+ * catches up from the log. Each node also keeps the folded records of the tasks it used last in
+ * memory: a load then reads only the log entries after the one it knows (no KV read, no unpack of the
+ * record), an append folds each entry once, and the KV record is written with the revision this node
+ * last saw (compare-and-set; on a conflict it is read again and caught up from the log).
  */
 export class TaskStore {
+  readonly #known = new Map<string, Known>();
+
   private constructor(
     readonly bus: Bus,
     readonly tasks: KvBucket,
@@ -59,20 +84,26 @@ export class TaskStore {
 
   /** Stores a new record (sequence 0). */
   async create(taskId: string, record: TaskRecord): Promise<void> {
+    let revision: number;
     try {
-      await this.tasks.create(taskId, pack(record));
+      revision = await this.tasks.create(taskId, pack(record));
     } catch (error) {
       throw busError(error);
     }
+    this.#remember(taskId, record, revision, record.sequence);
   }
 
-  /** The current record: the KV value caught up with any log entries written after it. */
+  /** The current record: the last one known (here or in KV) caught up with the log entries after it. */
   async load(taskId: string): Promise<TaskRecord | undefined> {
     if (!isTaskId(taskId)) return undefined;
     try {
+      const known = this.#known.get(taskId);
+      if (known) return this.#remember(taskId, await this.#catchUp(taskId, known.record)).record;
       const entry = await this.tasks.get(taskId);
       if (!entry) return undefined;
-      return await this.#catchUp(taskId, unpack<TaskRecord>(entry.value));
+      const stored = unpack<TaskRecord>(entry.value);
+      const current = await this.#catchUp(taskId, stored);
+      return this.#remember(taskId, current, entry.revision, stored.sequence).record;
     } catch (error) {
       throw busError(error);
     }
@@ -87,17 +118,38 @@ export class TaskStore {
     }
   }
 
+  /** Records what this node knows of a task; never goes back to an older record or KV revision. */
+  #remember(taskId: string, record: TaskRecord, kvRevision?: number, kvSequence?: number): Known {
+    let known = this.#known.get(taskId);
+    if (!known) {
+      known = { record, kvRevision: 0, kvSequence: -1 };
+      this.#known.set(taskId, known);
+      if (this.#known.size > CACHE_SIZE) this.#known.delete(this.#known.keys().next().value!);
+    } else if (record.sequence > known.record.sequence) {
+      known.record = record;
+    }
+    if (kvRevision !== undefined && kvRevision > known.kvRevision) {
+      known.kvRevision = kvRevision;
+      known.kvSequence = kvSequence!;
+    }
+    return known;
+  }
+
   /**
    * Appends the entries `build` derives from the current record (none: nothing is written), retrying
    * on a concurrent append. `build` may throw to refuse. Returns the record after them and their offsets.
+   * The KV record is brought up to date before it returns, unless the entries are only a turn's `end`
+   * (it changes nothing a reader of the KV record alone sees: the task, its kind and state; readers of
+   * the task catch up from the log). A task that does not exist throws `missing()`.
    */
   async append(
     taskId: string,
     build: (record: TaskRecord) => TaskLogEntry[],
+    missing: () => Error = () => new Error(`task ${taskId} vanished`),
   ): Promise<{ record: TaskRecord; sequences: number[]; entries: TaskLogEntry[] }> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const record = await this.load(taskId);
-      if (!record) throw new Error(`task ${taskId} vanished`);
+      if (!record) throw missing();
       const entries = build(record);
       if (entries.length === 0) return { record, sequences: [], entries };
       const sequences: number[] = [];
@@ -109,47 +161,77 @@ export class TaskStore {
           });
           next = applyEntry(next, entry, offset);
           sequences.push(offset);
+          this.#remember(taskId, next);
         }
       } catch (error) {
         if (error instanceof OffsetConflictError && sequences.length === 0) continue;
         if (error instanceof OffsetConflictError) {
           // Part went in: the rest is rebuilt against the new state by the caller's next call.
-          await this.#persist(taskId);
-          return { record: next, sequences, entries: entries.slice(0, sequences.length) };
+          const written = entries.slice(0, sequences.length);
+          if (changesTask(written)) await this.#persist(taskId, next);
+          return { record: next, sequences, entries: written };
         }
         throw busError(error);
       }
-      await this.#persist(taskId);
+      if (changesTask(entries)) await this.#persist(taskId, next);
       return { record: next, sequences, entries };
     }
     throw busError(new Error(`task ${taskId}: too much write contention`));
   }
 
-  /** Folds the log into the KV record (compare-and-set; whoever wins has folded the same entries). */
-  async #persist(taskId: string): Promise<void> {
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const entry = await this.tasks.get(taskId);
-      if (!entry) return;
-      const stored = unpack<TaskRecord>(entry.value);
-      const current = await this.#catchUp(taskId, stored);
-      if (current.sequence === stored.sequence) return;
+  /**
+   * Stores `record` (the fold of the log up to its sequence) as the KV record, unless the KV already
+   * holds that sequence or a later one. Compare-and-set against the revision this node last saw; on a
+   * conflict the KV value is read again, caught up from the log and written (whoever wins has folded
+   * the same entries).
+   */
+  async #persist(taskId: string, record: TaskRecord): Promise<void> {
+    const known = this.#remember(taskId, record);
+    if (known.kvSequence >= record.sequence) return;
+    if (known.kvRevision > 0) {
       try {
-        await this.tasks.update(taskId, pack(current), entry.revision);
+        const revision = await this.tasks.update(taskId, pack(record), known.kvRevision);
+        this.#remember(taskId, record, revision, record.sequence);
         return;
       } catch (error) {
-        if (!(error instanceof KvConflictError)) throw error;
+        if (!(error instanceof KvConflictError)) throw busError(error);
       }
+    }
+    try {
+      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        const entry = await this.tasks.get(taskId);
+        if (!entry) return;
+        const stored = unpack<TaskRecord>(entry.value);
+        this.#remember(taskId, stored, entry.revision, stored.sequence);
+        if (stored.sequence >= record.sequence) return;
+        const current = await this.#catchUp(taskId, stored);
+        try {
+          const revision = await this.tasks.update(taskId, pack(current), entry.revision);
+          this.#remember(taskId, current, revision, current.sequence);
+          return;
+        } catch (error) {
+          if (!(error instanceof KvConflictError)) throw error;
+        }
+      }
+    } catch (error) {
+      throw busError(error);
     }
   }
 
-  /** Every stored record (as of its last fold; may trail the log by an in-flight append). */
+  /**
+   * Every stored record (as of its last fold; may trail the log by an in-flight append). A record
+   * this node holds in memory at the KV's revision or later is used as is.
+   */
   async list(): Promise<TaskRecord[]> {
     try {
       const keys = await this.tasks.keys();
       const out: TaskRecord[] = [];
       for (const key of keys) {
         const entry = await this.tasks.get(key);
-        if (entry) out.push(unpack<TaskRecord>(entry.value));
+        if (!entry) continue;
+        const known = this.#known.get(key);
+        if (known && known.kvRevision >= entry.revision) out.push(known.record);
+        else out.push(unpack<TaskRecord>(entry.value));
       }
       return out;
     } catch (error) {

@@ -72,7 +72,12 @@ export class Dispatcher {
       );
     }
     return handler(parsed.data, {
-      ...ctx,
+      id: ctx.id,
+      // A getter, so a handler that never reads the signal costs no AbortController (see RpcPeer).
+      get signal() {
+        return ctx.signal;
+      },
+      afterResponse: (fn) => ctx.afterResponse(fn),
       session,
       agentId: session.agentId ?? '',
       principal: session.principal ?? ANONYMOUS,

@@ -83,7 +83,11 @@ export class AgentRegistry {
     return this.#agents.size;
   }
 
-  /** Calls `method` on `agentId`, wherever it is connected. Rejects with RpcError (AgentUnreachable, ...). */
+  /**
+   * Calls `method` on `agentId`, wherever it is connected. Rejects with RpcError (AgentUnreachable, ...).
+   * An agent with a session on this node is called on it directly (what the bus would route back here),
+   * without encoding the call for the bus.
+   */
   async call(
     agentId: string,
     method: string,
@@ -91,18 +95,22 @@ export class AgentRegistry {
     options: RequestOptions = {},
   ): Promise<unknown> {
     let reply: RoutedReply;
-    try {
-      const bytes = await this.bus.requestAgent(
-        agentId,
-        pack({ method, params } satisfies RoutedCall),
-        options,
-      );
-      reply = unpack<RoutedReply>(bytes);
-    } catch (error) {
-      if (error instanceof MeshError && error.code === 'timeout') {
-        throw RpcError.of('Timeout', `agent ${agentId} did not answer ${method} in time`, { agentId });
+    if (this.#agents.get(agentId)?.sessions.some((s) => !s.closed)) {
+      reply = await this.#relay(agentId, { method, params }, options);
+    } else {
+      try {
+        const bytes = await this.bus.requestAgent(
+          agentId,
+          pack({ method, params } satisfies RoutedCall),
+          options,
+        );
+        reply = unpack<RoutedReply>(bytes);
+      } catch (error) {
+        if (error instanceof MeshError && error.code === 'timeout') {
+          throw RpcError.of('Timeout', `agent ${agentId} did not answer ${method} in time`, { agentId });
+        }
+        throw busError(error);
       }
-      throw busError(error);
     }
     if ('error' in reply) throw RpcError.fromWire(reply.error);
     return reply.result;
@@ -118,17 +126,20 @@ export class AgentRegistry {
   }
 
   async #serve(agentId: string, data: Uint8Array, signal: AbortSignal): Promise<Uint8Array> {
-    const call = unpack<RoutedCall>(data);
+    return pack(await this.#relay(agentId, unpack<RoutedCall>(data), { signal }));
+  }
+
+  /** Hands a call to the agent's newest local session (a notification to all of them); never throws. */
+  async #relay(agentId: string, call: RoutedCall, options: RequestOptions): Promise<RoutedReply> {
     const sessions = this.sessionsOf(agentId).filter((s) => !s.closed);
     try {
       if (call.notify) {
         for (const s of sessions) s.notify(call.method, call.params);
-        return pack({ result: null });
+        return { result: null };
       }
       const session = sessions.at(-1);
       if (!session) throw RpcError.of('AgentUnreachable', `agent ${agentId} just disconnected`, { agentId });
-      const result = await session.request(call.method, call.params, { signal });
-      return pack({ result } satisfies RoutedReply);
+      return { result: await session.request(call.method, call.params, options) };
     } catch (error) {
       let wire: RpcError;
       if (error instanceof RpcError) {
@@ -142,11 +153,11 @@ export class AgentRegistry {
                 agentData: error.data,
               });
       } else if (error instanceof MeshError && error.code === 'timeout') {
-        wire = RpcError.of('Timeout', `agent ${agentId} did not answer in time`, { agentId });
+        wire = RpcError.of('Timeout', `agent ${agentId} did not answer ${call.method} in time`, { agentId });
       } else {
         wire = RpcError.of('AgentUnreachable', `agent ${agentId} was lost during the call`, { agentId });
       }
-      return pack({ error: wire.toWire() } satisfies RoutedReply);
+      return { error: wire.toWire() };
     }
   }
 }

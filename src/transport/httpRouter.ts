@@ -99,14 +99,48 @@ export function sendJson(
   res.end(text);
 }
 
-/** Reads a request body up to `maxBytes`; rejects with `{ status: 413 }` beyond it. */
-export async function readBody(req: HttpRequest, maxBytes: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes) throw Object.assign(new Error(`body over ${maxBytes} bytes`), { status: 413 });
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
+/**
+ * Reads a request body up to `maxBytes`; rejects with `{ status: 413 }` beyond it (and destroys the
+ * request stream), or with the stream's error, or when it closes before its end. Listens for events
+ * rather than iterating the stream (an async iterator per request showed in profiles).
+ */
+export function readBody(req: HttpRequest, maxBytes: number): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        done();
+        req.destroy();
+        reject(Object.assign(new Error(`body over ${maxBytes} bytes`), { status: 413 }));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      done();
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    };
+    const onError = (error: Error) => {
+      done();
+      reject(error);
+    };
+    const onClose = () => {
+      done();
+      reject(
+        Object.assign(new Error('request closed before its end'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }),
+      );
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
+  });
 }

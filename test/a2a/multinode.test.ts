@@ -87,4 +87,50 @@ describe('A2A tasks across nodes (NATS bus)', () => {
     expect(rest.map((e) => Number(e.id))).toEqual(ids.slice(2));
     expect(rest.map((e) => e.data.result)).toEqual(events.slice(2).map((e) => e.data.result));
   });
+
+  it('a node that has read a task sees what other nodes write after; a fresh node lists the final state as soon as it is answered', async () => {
+    const nats = await startNatsServer();
+    const a = await startNatsNode(nats.url, 'node-a');
+    const b = await startNatsNode(nats.url, 'node-b');
+    const c = await startNatsNode(nats.url, 'node-c');
+    await startAgent(a, 'worker');
+    const at = (n: { httpUrl: string }) => `${n.httpUrl}/agents/worker/a2a`;
+    await eventually(async () => {
+      const r = await rpc(at(b), 'ListTasks', {});
+      expect(r.body.result).toBeDefined();
+    });
+    type TaskJson = {
+      id: string;
+      status: { state: string };
+      history?: { parts: { text?: string }[] }[];
+      artifacts?: unknown[];
+    };
+    // Started through B (which creates the record and keeps it); the agent at A writes the events.
+    const asked = await rpc(at(b), 'SendMessage', { message: userMessage('ask me') });
+    const task = (asked.body.result as { task: TaskJson }).task;
+    expect(task.status.state).toBe('TASK_STATE_INPUT_REQUIRED');
+    const viaB = await rpc(at(b), 'GetTask', { id: task.id });
+    expect((viaB.body.result as TaskJson).status.state).toBe('TASK_STATE_INPUT_REQUIRED');
+    // The follow-up goes through A; its turn runs and completes there.
+    const answered = await rpc(at(a), 'SendMessage', { message: userMessage('alice', { taskId: task.id }) });
+    expect((answered.body.result as { task: TaskJson }).task.status.state).toBe('TASK_STATE_COMPLETED');
+    // No waiting: B catches up from the log, C (never saw the task) lists the stored record.
+    const again = (await rpc(at(b), 'GetTask', { id: task.id })).body.result as TaskJson;
+    expect(again.status.state).toBe('TASK_STATE_COMPLETED');
+    expect(again.artifacts).toHaveLength(1);
+    expect(again.history?.some((m) => m.parts[0]?.text === 'alice')).toBe(true);
+    for (const node of [b, c]) {
+      const listed = (await rpc(at(node), 'ListTasks', {})).body.result as { tasks: TaskJson[] };
+      expect(listed.tasks.map((t) => [t.id, t.status.state])).toEqual([[task.id, 'TASK_STATE_COMPLETED']]);
+    }
+    const refused = await rpc(at(b), 'SendMessage', { message: userMessage('more', { taskId: task.id }) });
+    expect((refused.body.error as { message: string }).message).toMatch(/terminal state/);
+    // A direct reply leaves no task to list, on any node, as soon as it is returned.
+    const replied = await rpc(at(b), 'SendMessage', { message: userMessage('reply now') });
+    expect(replied.body.result).toHaveProperty('message');
+    for (const node of [a, b, c]) {
+      const listed = (await rpc(at(node), 'ListTasks', {})).body.result as { tasks: TaskJson[] };
+      expect(listed.tasks.map((t) => t.id)).toEqual([task.id]);
+    }
+  });
 });

@@ -39,6 +39,31 @@ describe('classify', () => {
     expect(classify(withData)).toEqual({ type: 'response', message: withData });
   });
 
+  it('keeps only the members the schemas keep (extra members are dropped, as zod does)', () => {
+    const messages: [unknown, unknown][] = [
+      [
+        { jsonrpc: '2.0', id: 1, method: 'm', extra: 1 },
+        { jsonrpc: '2.0', id: 1, method: 'm' },
+      ],
+      [
+        { jsonrpc: '2.0', method: 'n', params: 1, x: 'y' },
+        { jsonrpc: '2.0', method: 'n', params: 1 },
+      ],
+      [
+        { jsonrpc: '2.0', id: 'r', result: 2, meta: {} },
+        { jsonrpc: '2.0', id: 'r', result: 2 },
+      ],
+      [
+        { jsonrpc: '2.0', id: 5, error: { code: -1, message: 'm', stack: 's' }, more: true },
+        { jsonrpc: '2.0', id: 5, error: { code: -1, message: 'm' } },
+      ],
+    ];
+    for (const [input, message] of messages) {
+      const c = classify(input);
+      expect(c.type === 'invalid' ? undefined : c.message).toStrictEqual(message);
+    }
+  });
+
   it.each<[string, unknown, string | number | null]>([
     ['a string', 'hello', null],
     ['null', null, null],

@@ -462,6 +462,30 @@ describe('RpcPeer incoming requests', () => {
     expect(sent).toEqual([]);
     expect(after).toBe(false);
   });
+
+  it('a handler that reads ctx.signal only after close() gets it aborted with the reason', async () => {
+    let ctxSeen: HandlerContext | undefined;
+    let release!: () => void;
+    const { peer, sent } = harness({
+      onRequest: async (_m, _p, ctx) => {
+        ctxSeen = ctx;
+        await new Promise<void>((r) => {
+          release = r;
+        });
+        return 'late';
+      },
+    });
+    peer.receive({ jsonrpc: '2.0', id: 1, method: 'm' });
+    await vi.waitFor(() => expect(ctxSeen).toBeDefined(), { interval: 1 });
+    const reason = new Error('gone');
+    peer.close(reason);
+    expect(ctxSeen?.signal.aborted).toBe(true);
+    expect(ctxSeen?.signal.reason).toBe(reason);
+    expect(ctxSeen?.signal).toBe(ctxSeen?.signal);
+    release();
+    await flush();
+    expect(sent).toEqual([]);
+  });
 });
 
 describe('RpcPeer both ways', () => {

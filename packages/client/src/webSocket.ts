@@ -20,6 +20,13 @@ interface WebSocketLike {
 
 const OPEN = 1;
 
+/** The Node socket under a `ws` WebSocket. */
+interface CorkableSocket {
+  cork(): void;
+  uncork(): void;
+  readonly destroyed: boolean;
+}
+
 /** Options of `webSocketConnector`. */
 export interface WebSocketConnectorOptions {
   /** `ws://` or `wss://` URL of a node's `/mesh` endpoint. */
@@ -156,6 +163,7 @@ class WebSocketConnection implements FrameConnection {
   #closeListener: ((code: number, reason: string) => void) | undefined;
   #closed: { code: number; reason: string } | undefined;
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
+  #corked = false;
 
   constructor(ws: WebSocketLike, codec: Codec, closeTimeoutMs: number) {
     this.#ws = ws;
@@ -172,7 +180,26 @@ class WebSocketConnection implements FrameConnection {
 
   send(frame: string | Uint8Array): void {
     if (this.#closed || this.#ws.readyState !== OPEN) throw new MeshError('closed', 'connection is closed');
+    this.#cork();
     this.#ws.send(frame);
+  }
+
+  /**
+   * With `ws` in Node: holds the TCP socket's writes until the end of the event-loop turn, so the
+   * frames of one turn (a reply, the next request) leave in one system call, as the node does.
+   * Browsers (no socket, no setImmediate) send as they are.
+   */
+  #cork(): void {
+    if (this.#corked) return;
+    const socket = (this.#ws as { _socket?: CorkableSocket })._socket;
+    const later = (globalThis as { setImmediate?: (fn: () => void) => unknown }).setImmediate;
+    if (!socket || typeof socket.cork !== 'function' || socket.destroyed || !later) return;
+    this.#corked = true;
+    socket.cork();
+    later(() => {
+      this.#corked = false;
+      if (!socket.destroyed) socket.uncork();
+    });
   }
 
   close(code = 1000, reason = ''): void {

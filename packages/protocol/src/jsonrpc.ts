@@ -59,9 +59,55 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** True for an id the schema accepts: an integer, or a string of at most 256 characters. */
+function isRequestId(id: unknown): id is RequestId {
+  return typeof id === 'number' ? Number.isInteger(id) : typeof id === 'string' && id.length <= 256;
+}
+
+/**
+ * The well-formed common cases without running the schemas (they cost a zod parse per frame);
+ * undefined for anything else, which the schemas then sort and explain. Same output as the schemas:
+ * only the members they keep.
+ */
+function classifyFast(value: Record<string, unknown>): Classified | undefined {
+  if (value.jsonrpc !== '2.0') return undefined;
+  const { id } = value;
+  if ('method' in value) {
+    const { method, params } = value;
+    if (typeof method !== 'string' || method.length < 1 || method.length > 128) return undefined;
+    if (id === undefined) {
+      return {
+        type: 'notification',
+        message: params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params },
+      };
+    }
+    if (!isRequestId(id)) return undefined;
+    return {
+      type: 'request',
+      message: params === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params },
+    };
+  }
+  if ('result' in value) {
+    return isRequestId(id)
+      ? { type: 'response', message: { jsonrpc: '2.0', id, result: value.result } }
+      : undefined;
+  }
+  if ('error' in value) {
+    const e = value.error;
+    if (!isObject(e) || !Number.isInteger(e.code) || typeof e.message !== 'string') return undefined;
+    if (id !== null && !isRequestId(id)) return undefined;
+    const error: JsonRpcErrorObject = { code: e.code as number, message: e.message };
+    if (e.data !== undefined) error.data = e.data;
+    return { type: 'response', message: { jsonrpc: '2.0', id, error } };
+  }
+  return undefined;
+}
+
 /** Sorts one decoded JSON value into request / notification / response, or says why it is invalid. */
 export function classify(value: unknown): Classified {
   if (!isObject(value)) return { type: 'invalid', id: null, reason: 'message must be an object' };
+  const fast = classifyFast(value);
+  if (fast) return fast;
   const idResult = RequestIdSchema.safeParse(value.id);
   const id = idResult.success ? idResult.data : null;
   if (value.jsonrpc !== '2.0') return { type: 'invalid', id, reason: 'jsonrpc must be "2.0"' };

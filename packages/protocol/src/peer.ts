@@ -37,6 +37,13 @@ export interface RpcPeerOptions {
   maxBatch?: number;
 }
 
+/** A request being handled: its AbortController once the handler asked for `ctx.signal`. */
+interface Running {
+  ac: AbortController | undefined;
+  /** Set when the session closed while the handler ran. */
+  closed: Error | undefined;
+}
+
 interface Pending {
   resolve(value: unknown): void;
   reject(error: Error): void;
@@ -50,7 +57,8 @@ interface Pending {
 export class RpcPeer {
   readonly #opts: RpcPeerOptions;
   readonly #pending = new Map<RequestId, Pending>();
-  readonly #inflight = new Set<AbortController>();
+  /** Running handlers; each one's AbortController is created when the handler first reads `ctx.signal`. */
+  readonly #inflight = new Set<Running>();
   #nextId = 1;
   #closed: Error | undefined;
 
@@ -133,7 +141,10 @@ export class RpcPeer {
       p.cleanup();
       p.reject(new MeshError('connection_lost', reason.message, { cause: reason }));
     }
-    for (const ac of this.#inflight) ac.abort(reason);
+    for (const run of this.#inflight) {
+      run.closed = reason;
+      run.ac?.abort(reason);
+    }
     this.#inflight.clear();
   }
 
@@ -186,11 +197,21 @@ export class RpcPeer {
         return undefined;
       case 'request': {
         const { id, method, params } = c.message;
-        const ac = new AbortController();
+        const run: Running = { ac: undefined, closed: undefined };
         const after: (() => void)[] = [];
-        this.#inflight.add(ac);
+        this.#inflight.add(run);
         try {
-          const ctx: HandlerContext = { id, signal: ac.signal, afterResponse: (fn) => after.push(fn) };
+          const ctx: HandlerContext = {
+            id,
+            get signal() {
+              if (!run.ac) {
+                run.ac = new AbortController();
+                if (run.closed) run.ac.abort(run.closed);
+              }
+              return run.ac.signal;
+            },
+            afterResponse: (fn) => after.push(fn),
+          };
           const result = await this.#opts.onRequest(method, params, ctx);
           return { message: success(id, result), after };
         } catch (error) {
@@ -202,7 +223,7 @@ export class RpcPeer {
             after: [],
           };
         } finally {
-          this.#inflight.delete(ac);
+          this.#inflight.delete(run);
         }
       }
       default:
