@@ -72,6 +72,23 @@ export interface KvBucket {
   keys(prefix?: string): Promise<string[]>;
   /** Live changes from now on; iterating ends when `close()` is called. */
   watch(): KvWatcher;
+  /**
+   * A local copy of the live keys, kept current by one watch: answers without asking the backend.
+   * A write from another node shows up after a moment (its delivery), an expiry within about a
+   * quarter of the TTL after it (1 s at most).
+   */
+  mirrorKeys(): KvKeyMirror;
+}
+
+/** A bucket's live keys as this node last saw them. */
+export interface KvKeyMirror {
+  /** Resolves once the keys live at the start are in; rejects if the watch could not start. */
+  readonly loaded: Promise<void>;
+  /** False once the watch ended or failed (or `close()`): the copy is no longer kept current. */
+  readonly current: boolean;
+  /** Live keys starting with `prefix` (all when empty). */
+  keys(prefix?: string): string[];
+  close(): void;
 }
 
 /** A live feed of KV changes. */

@@ -11,6 +11,7 @@ import {
   type KvChange,
   KvConflictError,
   type KvEntry,
+  type KvKeyMirror,
   type KvOptions,
   type KvWatcher,
   type LogEntry,
@@ -287,11 +288,29 @@ class MemoryKv implements KvBucket {
     if (this.#map.delete(key)) this.#emit({ key, value: undefined, revision: ++this.#revision });
   }
 
-  async keys(prefix = ''): Promise<string[]> {
+  #keys(prefix: string): string[] {
     const now = Date.now();
     const out: string[] = [];
     for (const [k, e] of this.#map) if (e.expiresAt > now && k.startsWith(prefix)) out.push(k);
     return out;
+  }
+
+  async keys(prefix = ''): Promise<string[]> {
+    return this.#keys(prefix);
+  }
+
+  mirrorKeys(): KvKeyMirror {
+    let current = true;
+    return {
+      loaded: Promise.resolve(),
+      get current() {
+        return current;
+      },
+      keys: (prefix = '') => this.#keys(prefix),
+      close: () => {
+        current = false;
+      },
+    };
   }
 
   watch(): KvWatcher {
