@@ -63,6 +63,11 @@ export interface KvBucket {
   get(key: string): Promise<KvEntry | undefined>;
   /** Writes unconditionally; returns the new revision. */
   put(key: string, value: Uint8Array): Promise<number>;
+  /**
+   * Writes unconditionally without waiting for the store to confirm, for rewrites repeated anyway
+   * (TTL refreshes): one that is lost is not reported. Throws `BusUnavailableError` while the bus is down.
+   */
+  touch(key: string, value: Uint8Array): void;
   /** Writes only if the key does not exist; otherwise rejects with `KvConflictError`. */
   create(key: string, value: Uint8Array): Promise<number>;
   /** Writes only if the key's revision is `revision`; otherwise rejects with `KvConflictError`. */

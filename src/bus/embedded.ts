@@ -273,6 +273,10 @@ class MemoryKv implements KvBucket {
     return this.#write(key, value);
   }
 
+  touch(key: string, value: Uint8Array): void {
+    this.#write(key, value);
+  }
+
   async create(key: string, value: Uint8Array): Promise<number> {
     if (this.#live(key)) throw new KvConflictError(key);
     return this.#write(key, value);

@@ -98,6 +98,12 @@ export class NatsKvBucket implements KvBucket {
     return this.#saw(await retryWhileUp(link, requestTimeoutMs, () => this.#kv.put(key, value)));
   }
 
+  touch(key: string, value: Uint8Array): void {
+    // A core publish to the bucket's subject is stored like a put, without a request and its reply.
+    this.#ctx.link.check();
+    this.#ctx.nc.publish(`$KV.${this.#name}.${key}`, value);
+  }
+
   /**
    * Writes `key` only if its last revision is `expected` (0: no entry). Besides the expected-sequence
    * header, the message id `<key>:<expected>` lets the stream store one write per revision: on a

@@ -181,10 +181,14 @@ export class TtlPresence {
     for (const [subject, at] of this.#written) {
       if (done >= budget || now - at < this.#everyMs) break;
       done++;
+      // Unconfirmed: a refresh is repeated every third of the TTL, and one that was lost (a bus
+      // outage) is written again by the next, even if the entry lapsed meanwhile.
+      try {
+        this.bucket.touch(this.#key(subject), new Uint8Array(0));
+      } catch {
+        return; // the bus is down: due entries are retried on the next tick
+      }
       this.#stamp(subject);
-      this.bucket.put(this.#key(subject), new Uint8Array(0)).catch((error: unknown) => {
-        this.log.warn({ err: error, subject }, 'presence refresh failed');
-      });
     }
   }
 

@@ -293,6 +293,22 @@ describe.each([embedded, nats])('Bus conformance: $name', (target) => {
       await done;
     });
 
+    it('touch writes like put, without waiting, and keeps a TTL entry alive', async () => {
+      const a = await target.bus();
+      const b = await target.peer(a);
+      const name = unique('touch');
+      const kv = await a.kv(name, { ttlMs: 1000 });
+      const kvB = await b.kv(name, { ttlMs: 1000 });
+      kv.touch('t.1', enc('first'));
+      await eventually(async () => expect(dec((await kvB.get('t.1'))!.value)).toBe('first'));
+      for (let i = 0; i < 4; i++) {
+        await new Promise((r) => setTimeout(r, 400));
+        kv.touch('t.1', enc(`again ${i}`));
+      }
+      await eventually(async () => expect(dec((await kvB.get('t.1'))!.value)).toBe('again 3'));
+      await eventually(async () => expect(await kvB.keys()).toEqual([]), 4000);
+    });
+
     it('mirrors the live keys: the existing ones once loaded, then writes from any node, deletes and expiries', async () => {
       const a = await target.bus();
       const b = await target.peer(a);
