@@ -27,6 +27,7 @@ export class TtlPresence {
   #mirror: KvKeyMirror | undefined;
   #mirrorLoaded = false;
   #mirrorStartedAt = 0;
+  #mirrorFailing = false;
   #closed = false;
 
   private constructor(
@@ -54,10 +55,16 @@ export class TtlPresence {
     this.#mirrorStartedAt = Date.now();
     mirror.loaded.then(
       () => {
-        if (this.#mirror === mirror) this.#mirrorLoaded = true;
+        if (this.#mirror !== mirror) return;
+        this.#mirrorLoaded = true;
+        this.#mirrorFailing = false;
       },
-      (error: unknown) =>
-        this.log.warn({ err: error }, 'presence watch could not start; listing keys meanwhile'),
+      (error: unknown) => {
+        // Retried every second while it fails (the bus is down or closed): said once per outage.
+        if (this.#mirrorFailing || this.#closed) return;
+        this.#mirrorFailing = true;
+        this.log.warn({ err: error }, 'presence watch could not start; listing keys meanwhile');
+      },
     );
   }
 
