@@ -3,6 +3,7 @@
  * at a fixed rate, each carrying its send time; every member measures share → event latency.
  * Senders and receivers live in this one process, so one clock (`performance.now()`) times both ends.
  */
+import { sampleLoopDelay } from '../lib/loopDelay.js';
 import { mapLimit, RawAgent, sleep } from '../lib/rawAgent.js';
 import { summarize } from '../lib/stats.js';
 import type { LatencyRunResult, LatencySetupArgs } from '../procs/commands.js';
@@ -97,6 +98,7 @@ export async function latencyRun(a: {
       };
     }
   }
+  const stopLoopDelay = sampleLoopDelay();
   let sent = 0;
   let sentMeasured = 0;
   let acked = 0;
@@ -136,6 +138,7 @@ export async function latencyRun(a: {
     tick();
   });
   const elapsed = (performance.now() - start) / 1000;
+  const loopDelay = stopLoopDelay();
   await Promise.race([Promise.all([...inflight]), sleep(10_000)]);
   // Let the last deliveries arrive.
   const expected = sentMeasured * perCollab;
@@ -153,6 +156,7 @@ export async function latencyRun(a: {
     rate: sent / elapsed,
     worst,
     timeline,
+    loopDelay,
   };
 }
 

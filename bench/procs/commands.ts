@@ -27,7 +27,18 @@ export type MeshNodeCommands = {
   profileStart: { args: null; result: null };
   /** Stops it and writes the profile (`.cpuprofile` JSON) to `file`. */
   profileStop: { args: { file: string }; result: null };
+  /** Starts sampling this process's event-loop delay (`perf_hooks.monitorEventLoopDelay`, 10 ms resolution). */
+  loopDelayStart: { args: null; result: null };
+  /** Stops sampling and reports what it saw. */
+  loopDelayStop: { args: null; result: LoopDelay };
 };
+
+/** Event-loop delay over a window, ms: how late timers ran (the node could not react sooner). */
+export interface LoopDelay {
+  p50: number;
+  p99: number;
+  max: number;
+}
 
 // ---------------------------------------------------------------- raw ws server (baselines)
 
@@ -144,6 +155,8 @@ export interface LatencyRunResult {
   worst: { atMs: number; ms: number; collab: number; node: number }[];
   /** Slowest delivery (ms) of the shares sent in each 250 ms of the measuring window. */
   timeline: number[];
+  /** The load generator's own event-loop delay while sending. */
+  loopDelay: LoopDelay;
 }
 
 export interface WritesSetupArgs {

@@ -4,7 +4,7 @@
  * Baseline: raw NATS request/reply round trips between two other processes on the same server.
  */
 import { row, type Scenario, type ScenarioContext, type ScenarioOutcome } from '../lib/types.js';
-import type { LatencyRunResult, LoadGenCommands, NatsPeerCommands } from '../procs/commands.js';
+import type { LatencyRunResult, LoadGenCommands, LoopDelay, NatsPeerCommands } from '../procs/commands.js';
 import {
   checkBudget,
   cpuDuring,
@@ -59,7 +59,7 @@ export const latencyScenario: Scenario = {
     );
     ctx.progress(`set up in ${Math.round(setup.setupMs)} ms`);
 
-    const mesh: (LatencyRunResult & { cpu: Record<string, number> })[] = [];
+    const mesh: (LatencyRunResult & { cpu: Record<string, number>; nodeLoopDelay: LoopDelay[] })[] = [];
     const base: Baseline[] = [];
     for (let i = 0; i < trialsEach; i++) {
       checkBudget(ctx);
@@ -76,16 +76,20 @@ export const latencyScenario: Scenario = {
       );
       checkBudget(ctx);
       const trial = async () => {
+        await Promise.all(nodes.map((n) => n.call('loopDelayStart', null)));
         const run = load.call('latencyRun', { ratePerSec, warmupMs, durationMs }, 60_000);
         const cpu = await cpuDuring([...nodes, load], warmupMs, durationMs);
-        return { ...(await run), cpu };
+        const result = await run;
+        const nodeLoopDelay = await Promise.all(nodes.map((n) => n.call('loopDelayStop', null)));
+        return { ...result, cpu, nodeLoopDelay };
       };
       const m = i === trialsEach - 1 ? await profiled(ctx, nodes, 'latency', trial) : await trial();
       mesh.push(m);
       ctx.progress(
         `mesh ${i + 1}/${trialsEach}: cross-node p50 ${m.crossNode.p50.toFixed(2)} ms, p99 ${m.crossNode.p99.toFixed(2)} ms, ` +
           `max ${m.crossNode.max.toFixed(1)} ms (${m.crossNode.n} deliveries; ${m.received}/${m.expected} received, ` +
-          `${m.errors} errors, ${Math.round(m.rate)} shares/s; cpu ${cpuText(m.cpu)})`,
+          `${m.errors} errors, ${Math.round(m.rate)} shares/s; cpu ${cpuText(m.cpu)}; event-loop delay p99/max ` +
+          `${[...m.nodeLoopDelay, m.loopDelay].map((d, j) => `${nodes[j]?.role ?? load.role} ${d.p99}/${d.max}`).join(', ')} ms)`,
       );
     }
     const lost = mesh.reduce((n, m) => n + Math.max(0, m.expected - m.received), 0);

@@ -63,6 +63,11 @@ export interface KvBucket {
   get(key: string): Promise<KvEntry | undefined>;
   /** Writes unconditionally; returns the new revision. */
   put(key: string, value: Uint8Array): Promise<number>;
+  /**
+   * Writes unconditionally without waiting for the store to confirm, for rewrites repeated anyway
+   * (TTL refreshes): one that is lost is not reported. Throws `BusUnavailableError` while the bus is down.
+   */
+  touch(key: string, value: Uint8Array): void;
   /** Writes only if the key does not exist; otherwise rejects with `KvConflictError`. */
   create(key: string, value: Uint8Array): Promise<number>;
   /** Writes only if the key's revision is `revision`; otherwise rejects with `KvConflictError`. */
@@ -72,6 +77,23 @@ export interface KvBucket {
   keys(prefix?: string): Promise<string[]>;
   /** Live changes from now on; iterating ends when `close()` is called. */
   watch(): KvWatcher;
+  /**
+   * A local copy of the live keys, kept current by one watch: answers without asking the backend.
+   * A write from another node shows up after a moment (its delivery), an expiry within about a
+   * quarter of the TTL after it (1 s at most).
+   */
+  mirrorKeys(): KvKeyMirror;
+}
+
+/** A bucket's live keys as this node last saw them. */
+export interface KvKeyMirror {
+  /** Resolves once the keys live at the start are in; rejects if the watch could not start. */
+  readonly loaded: Promise<void>;
+  /** False once the watch ended or failed (or `close()`): the copy is no longer kept current. */
+  readonly current: boolean;
+  /** Live keys starting with `prefix` (all when empty). */
+  keys(prefix?: string): string[];
+  close(): void;
 }
 
 /** A live feed of KV changes. */

@@ -11,6 +11,7 @@ import {
   type KvChange,
   KvConflictError,
   type KvEntry,
+  type KvKeyMirror,
   type KvOptions,
   type KvWatcher,
   type LogEntry,
@@ -272,6 +273,10 @@ class MemoryKv implements KvBucket {
     return this.#write(key, value);
   }
 
+  touch(key: string, value: Uint8Array): void {
+    this.#write(key, value);
+  }
+
   async create(key: string, value: Uint8Array): Promise<number> {
     if (this.#live(key)) throw new KvConflictError(key);
     return this.#write(key, value);
@@ -287,11 +292,29 @@ class MemoryKv implements KvBucket {
     if (this.#map.delete(key)) this.#emit({ key, value: undefined, revision: ++this.#revision });
   }
 
-  async keys(prefix = ''): Promise<string[]> {
+  #keys(prefix: string): string[] {
     const now = Date.now();
     const out: string[] = [];
     for (const [k, e] of this.#map) if (e.expiresAt > now && k.startsWith(prefix)) out.push(k);
     return out;
+  }
+
+  async keys(prefix = ''): Promise<string[]> {
+    return this.#keys(prefix);
+  }
+
+  mirrorKeys(): KvKeyMirror {
+    let current = true;
+    return {
+      loaded: Promise.resolve(),
+      get current() {
+        return current;
+      },
+      keys: (prefix = '') => this.#keys(prefix),
+      close: () => {
+        current = false;
+      },
+    };
   }
 
   watch(): KvWatcher {

@@ -6,6 +6,8 @@ import { offsetOf } from './natsLogFormat.js';
 
 /** A follower whose consumer sent nothing, not even a heartbeat, for this long while connected starts a new one. */
 const STALLED_AFTER_MS = 5_000;
+/** How long one pull request of a follower waits on the server. */
+const PULL_EXPIRES_MS = 120_000;
 
 /** What a follower needs from the log store. */
 export interface FollowedLogs {
@@ -89,10 +91,14 @@ export class NatsFollower implements LogFollower {
         const consumer = await this.#createConsumer(startSeq);
         this.#consumer = consumer;
         if (this.#closed) return;
-        // Short heartbeats: a consumer lost with its server is noticed within seconds.
+        // Short heartbeats: a consumer lost with its server is noticed within seconds. Long pulls:
+        // nats-server 2.9 drops a pull request that expires as a message arrives without telling
+        // the client, which then waits two missed heartbeats (2 s) before pulling again; the
+        // fewer expiries, the rarer that stall. Kept under the ordered consumer's 5 min
+        // inactivity threshold.
         const messages = await consumer.consume({
           max_messages: 256,
-          expires: 10_000,
+          expires: PULL_EXPIRES_MS,
           idle_heartbeat: 1_000,
         });
         this.#messages = messages;

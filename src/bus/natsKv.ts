@@ -9,6 +9,7 @@ import {
   type KvChange,
   KvConflictError,
   type KvEntry,
+  type KvKeyMirror,
   type KvOptions,
   type KvWatcher,
 } from './bus.js';
@@ -95,6 +96,12 @@ export class NatsKvBucket implements KvBucket {
     await this.#watchersReady();
     const { link, requestTimeoutMs } = this.#ctx;
     return this.#saw(await retryWhileUp(link, requestTimeoutMs, () => this.#kv.put(key, value)));
+  }
+
+  touch(key: string, value: Uint8Array): void {
+    // A core publish to the bucket's subject is stored like a put, without a request and its reply.
+    this.#ctx.link.check();
+    this.#ctx.nc.publish(`$KV.${this.#name}.${key}`, value);
   }
 
   /**
@@ -187,7 +194,15 @@ export class NatsKvBucket implements KvBucket {
   }
 
   watch(): KvWatcher {
-    const watcher = new NatsKvWatcher(this.#ctx, this.#kv, this.#ttlMs, this.#knownRevision, () =>
+    return this.#watch(false);
+  }
+
+  mirrorKeys(): KvKeyMirror {
+    return this.#watch(true);
+  }
+
+  #watch(mirror: boolean): NatsKvWatcher {
+    const watcher = new NatsKvWatcher(this.#ctx, this.#kv, this.#ttlMs, this.#knownRevision, mirror, () =>
       this.#watchers.delete(watcher),
     );
     this.#watchers.add(watcher);
@@ -215,9 +230,10 @@ interface LiveKey {
  * Live changes of a bucket. Puts and deletes come from a JetStream watch; expiries do not (before
  * nats-server 2.11 an entry aging out leaves no marker), so the watcher tracks live keys and, once a
  * key's TTL has passed without a new write, confirms it is gone and reports it with `value: undefined`
- * and the revision of its last write.
+ * and the revision of its last write. As a key mirror it reports nothing and answers from those live
+ * keys, the watch's initial snapshot included.
  */
-class NatsKvWatcher implements KvWatcher {
+class NatsKvWatcher implements KvWatcher, KvKeyMirror {
   readonly #ctx: NatsContext;
   readonly #kv: KV;
   readonly #ttlMs: number;
@@ -225,22 +241,41 @@ class NatsKvWatcher implements KvWatcher {
   readonly #live = new Map<string, LiveKey>();
   readonly #startedAt = Date.now();
   readonly #knownRevision: number;
+  /** A key mirror pushes nothing to the queue (nobody reads it). */
+  readonly #mirror: boolean;
   readonly #onClose: () => void;
   /** Resolves once the watch consumer exists (or could not be created). */
   readonly ready: Promise<void>;
+  /** Resolves once the initial snapshot is in `#live`. */
+  readonly loaded: Promise<void>;
+  #snapshotDone!: () => void;
+  #snapshotFailed!: (error: Error) => void;
   #iter: QueuedIterator<KvWatchEntry> | undefined;
   #sweeper: NodeJS.Timeout | undefined;
   #sweeping = false;
   #inSnapshot = true;
   #closed = false;
 
-  constructor(ctx: NatsContext, kv: KV, ttlMs: number, knownRevision: number, onClose: () => void) {
+  constructor(
+    ctx: NatsContext,
+    kv: KV,
+    ttlMs: number,
+    knownRevision: number,
+    mirror: boolean,
+    onClose: () => void,
+  ) {
     this.#ctx = ctx;
     this.#kv = kv;
     this.#ttlMs = ttlMs;
     this.#knownRevision = knownRevision;
+    this.#mirror = mirror;
     this.#onClose = onClose;
     this.#queue = new AsyncQueue<KvChange>(() => this.#stop());
+    this.loaded = new Promise<void>((resolve, reject) => {
+      this.#snapshotDone = resolve;
+      this.#snapshotFailed = reject;
+    });
+    this.loaded.catch(() => {});
     this.ready = this.#run();
   }
 
@@ -248,13 +283,33 @@ class NatsKvWatcher implements KvWatcher {
     return this.#queue[Symbol.asyncIterator]();
   }
 
+  get current(): boolean {
+    return !this.#closed;
+  }
+
+  keys(prefix = ''): string[] {
+    const out: string[] = [];
+    for (const k of this.#live.keys()) if (k.startsWith(prefix)) out.push(k);
+    return out;
+  }
+
   close(): void {
     this.#queue.end();
+  }
+
+  #push(change: KvChange): void {
+    if (!this.#mirror) this.#queue.push(change);
+  }
+
+  #endSnapshot(): void {
+    this.#inSnapshot = false;
+    this.#snapshotDone();
   }
 
   #stop(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#snapshotFailed(new BusUnavailableError('KV watch ended'));
     this.#onClose();
     this.#iter?.stop();
     if (this.#sweeper) clearInterval(this.#sweeper);
@@ -274,6 +329,20 @@ class NatsKvWatcher implements KvWatcher {
       return;
     }
     this.#iter = iter;
+    // nats.js flags the snapshot's last entry as an update, and every entry when the snapshot is
+    // empty: then nothing marks its end, so ask the watch consumer (nats.js keeps it as `_data`; its
+    // cached info has the snapshot size nats.js counted with).
+    const consumer = (iter as { _data?: unknown })._data as
+      | { info?: (cached: boolean) => Promise<{ num_pending: number }> }
+      | undefined;
+    if (typeof consumer?.info === 'function') {
+      consumer.info(true).then(
+        (info) => {
+          if (info.num_pending === 0 && this.#inSnapshot) this.#endSnapshot();
+        },
+        () => {},
+      );
+    }
     if (this.#ttlMs > 0) {
       this.#sweeper = setInterval(() => void this.#sweep(), Math.max(100, Math.min(this.#ttlMs / 4, 1000)));
       this.#sweeper.unref();
@@ -284,6 +353,8 @@ class NatsKvWatcher implements KvWatcher {
         this.#queue.end();
       } catch (err) {
         this.#queue.fail(toBusError(err));
+      } finally {
+        this.#stop();
       }
     })();
   }
@@ -295,15 +366,15 @@ class NatsKvWatcher implements KvWatcher {
     const news =
       !this.#inSnapshot ||
       (e.revision > this.#knownRevision && e.created.getTime() >= this.#startedAt - WATCH_CLOCK_SKEW_MS);
-    if (e.isUpdate) this.#inSnapshot = false;
     if (deleted) {
       // Deleting a key that does not exist writes a marker too; only report real deletions.
       if (this.#live.delete(e.key) && news)
-        this.#queue.push({ key: e.key, value: undefined, revision: e.revision });
-      return;
+        this.#push({ key: e.key, value: undefined, revision: e.revision });
+    } else {
+      this.#live.set(e.key, { revision: e.revision, writtenAt: e.created.getTime() });
+      if (news) this.#push({ key: e.key, value: e.value, revision: e.revision });
     }
-    this.#live.set(e.key, { revision: e.revision, writtenAt: e.created.getTime() });
-    if (news) this.#queue.push({ key: e.key, value: e.value, revision: e.revision });
+    if (e.isUpdate && this.#inSnapshot) this.#endSnapshot();
   }
 
   async #sweep(): Promise<void> {
@@ -319,7 +390,7 @@ class NatsKvWatcher implements KvWatcher {
         if (current !== live) continue;
         if (e === null || e.operation !== 'PUT') {
           this.#live.delete(key);
-          this.#queue.push({ key, value: undefined, revision: live.revision });
+          this.#push({ key, value: undefined, revision: live.revision });
         } else if (e.revision !== live.revision) {
           // Rewritten; the watch delivers (or delivered) that write.
           live.writtenAt = Math.max(live.writtenAt, e.created.getTime());

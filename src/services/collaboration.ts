@@ -686,14 +686,21 @@ export class CollaborationService {
         )
         .map(([agentId]) => agentId);
       if (candidates.length === 0) continue;
+      const hostedElsewhere = (hosted: Map<string, string[]>, agentId: string) =>
+        (hosted.get(`${r.id}.${agentId}`) ?? []).some((n) => n !== this.members.nodeId);
+      // The watched copy of the presence bucket answers without a server round trip; only members it
+      // does not show (lost, or written a moment ago) are checked with a listing for the collaboration.
+      const seen = this.members.seen(r.id);
+      const missing = seen ? candidates.filter((agentId) => !hostedElsewhere(seen, agentId)) : candidates;
+      if (missing.length === 0) continue;
       let hosted: Map<string, string[]>;
       try {
-        hosted = await this.members.locate(r.id); // one listing per collaboration, not per member
+        hosted = await this.members.locate(r.id);
       } catch {
         return; // bus unavailable: decide nothing now
       }
-      for (const agentId of candidates) {
-        if ((hosted.get(`${r.id}.${agentId}`) ?? []).some((n) => n !== this.members.nodeId)) continue;
+      for (const agentId of missing) {
+        if (hostedElsewhere(hosted, agentId)) continue;
         await r
           .write((state) => {
             const cur = state.members.get(agentId);

@@ -115,7 +115,8 @@ export class DirectoryService {
     let nodes: string[] | undefined;
     try {
       entry = await this.cards.get(agentId);
-      nodes = (await this.presence.locate(agentId)).get(agentId);
+      const hosts = await this.presence.hosts(agentId);
+      nodes = hosts.length > 0 ? hosts : undefined;
     } catch (error) {
       throw busError(error);
     }

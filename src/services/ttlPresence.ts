@@ -1,11 +1,20 @@
 import type { Logger } from 'pino';
-import type { Bus, KvBucket } from '../bus/bus.js';
+import type { Bus, KvBucket, KvKeyMirror } from '../bus/bus.js';
+
+/** A key mirror whose watch ended is replaced, at most this often. */
+const MIRROR_RESTART_MS = 1_000;
 
 /**
  * "Who is here, on which node": KV entries `<subject>.<nodeId>` with a TTL, written when a subject's
  * first local holder arrives, refreshed while any stays, deleted when the last leaves. A crashed node
  * stops refreshing, so its entries expire and other nodes can tell. Subjects are agent ids (directory)
  * or `<collaborationId>.<agentId>` (collaboration members).
+ *
+ * Lookups answer from a local mirror of the bucket's keys (one KV watch per bucket and node) instead
+ * of listing keys on the server, which costs a JetStream consumer per listing. The mirror lags a
+ * moment behind writes from other nodes, so an answer "held nowhere else" is confirmed by a listing
+ * before anyone acts on it (`hosts`, `locate` with `confirm`); until the mirror is loaded, and while
+ * it is being replaced after its watch ended, lookups list keys as before.
  */
 export class TtlPresence {
   /** subject → local holder count. */
@@ -15,6 +24,11 @@ export class TtlPresence {
   readonly #refresher: NodeJS.Timeout;
   readonly #everyMs: number;
   readonly #tickMs: number;
+  #mirror: KvKeyMirror | undefined;
+  #mirrorLoaded = false;
+  #mirrorStartedAt = 0;
+  #mirrorFailing = false;
+  #closed = false;
 
   private constructor(
     readonly nodeId: string,
@@ -26,8 +40,48 @@ export class TtlPresence {
     // which measurably hurt cross-node latency at the 99th percentile.
     this.#everyMs = Math.max(50, ttlMs / 3);
     this.#tickMs = Math.max(10, Math.min(100, this.#everyMs / 10));
-    this.#refresher = setInterval(() => this.#refresh(), this.#tickMs);
+    this.#refresher = setInterval(() => {
+      this.#refresh();
+      this.#keepMirror();
+    }, this.#tickMs);
     this.#refresher.unref();
+    this.#startMirror();
+  }
+
+  #startMirror(): void {
+    const mirror = this.bucket.mirrorKeys();
+    this.#mirror = mirror;
+    this.#mirrorLoaded = false;
+    this.#mirrorStartedAt = Date.now();
+    mirror.loaded.then(
+      () => {
+        if (this.#mirror !== mirror) return;
+        this.#mirrorLoaded = true;
+        this.#mirrorFailing = false;
+      },
+      (error: unknown) => {
+        // Retried every second while it fails (the bus is down or closed): said once per outage.
+        if (this.#mirrorFailing || this.#closed) return;
+        this.#mirrorFailing = true;
+        this.log.warn({ err: error }, 'presence watch could not start; listing keys meanwhile');
+      },
+    );
+  }
+
+  /** Replaces a mirror whose watch ended (lookups list keys in between). */
+  #keepMirror(): void {
+    const mirror = this.#mirror;
+    if (this.#closed || !mirror || mirror.current) return;
+    this.#mirrorLoaded = false;
+    if (Date.now() - this.#mirrorStartedAt < MIRROR_RESTART_MS) return;
+    mirror.close();
+    this.#startMirror();
+  }
+
+  /** The mirror, when it is loaded and kept current. */
+  #view(): KvKeyMirror | undefined {
+    const mirror = this.#mirror;
+    return this.#mirrorLoaded && mirror?.current ? mirror : undefined;
   }
 
   /** Opens bucket `name` with entries that expire `ttlMs` after their node last refreshed them. */
@@ -75,15 +129,42 @@ export class TtlPresence {
     return this.#local.has(subject);
   }
 
-  /** Nodes other than this one that hold `subject`. */
+  /** Nodes other than this one that hold `subject`; "none" is confirmed on the server. */
   async elsewhere(subject: string): Promise<string[]> {
-    return ((await this.locate(subject)).get(subject) ?? []).filter((n) => n !== this.nodeId);
+    return (await this.hosts(subject)).filter((n) => n !== this.nodeId);
   }
 
-  /** subject → nodes holding it, for subjects starting with `prefix` (all when empty). */
+  /** Nodes that hold `subject` (this one included); "none" is confirmed on the server. */
+  async hosts(subject: string): Promise<string[]> {
+    const seen = this.#view();
+    if (seen) {
+      const nodes = (this.#group(seen.keys(`${subject}.`), subject).get(subject) ?? []).filter(
+        (n) => n !== this.nodeId,
+      );
+      if (this.#local.has(subject)) nodes.push(this.nodeId);
+      if (nodes.length > 0) return nodes;
+    }
+    return (await this.locate(subject)).get(subject) ?? [];
+  }
+
+  /**
+   * subject → nodes holding it, for subjects starting with `prefix` (all when empty), as this node
+   * has seen them (`undefined` while the mirror is not loaded): a subject just written elsewhere may
+   * be missing for a moment.
+   */
+  seen(prefix = ''): Map<string, string[]> | undefined {
+    const mirror = this.#view();
+    return mirror && this.#group(mirror.keys(prefix), prefix);
+  }
+
+  /** subject → nodes holding it, for subjects starting with `prefix` (all when empty), listed on the server. */
   async locate(prefix = ''): Promise<Map<string, string[]>> {
+    return this.#group(await this.bucket.keys(prefix), prefix);
+  }
+
+  #group(keys: Iterable<string>, prefix: string): Map<string, string[]> {
     const out = new Map<string, string[]>();
-    for (const key of await this.bucket.keys(prefix)) {
+    for (const key of keys) {
       const dot = key.lastIndexOf('.');
       if (dot <= 0) continue;
       const subject = key.slice(0, dot);
@@ -107,16 +188,23 @@ export class TtlPresence {
     for (const [subject, at] of this.#written) {
       if (done >= budget || now - at < this.#everyMs) break;
       done++;
+      // Unconfirmed: a refresh is repeated every third of the TTL, and one that was lost (a bus
+      // outage) is written again by the next, even if the entry lapsed meanwhile.
+      try {
+        this.bucket.touch(this.#key(subject), new Uint8Array(0));
+      } catch {
+        return; // the bus is down: due entries are retried on the next tick
+      }
       this.#stamp(subject);
-      this.bucket.put(this.#key(subject), new Uint8Array(0)).catch((error: unknown) => {
-        this.log.warn({ err: error, subject }, 'presence refresh failed');
-      });
     }
   }
 
   /** Stops refreshing and removes this node's entries. */
   async close(): Promise<void> {
+    this.#closed = true;
     clearInterval(this.#refresher);
+    this.#mirror?.close();
+    this.#mirror = undefined;
     const subjects = [...this.#local.keys()];
     this.#local.clear();
     this.#written.clear();

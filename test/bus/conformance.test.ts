@@ -293,6 +293,56 @@ describe.each([embedded, nats])('Bus conformance: $name', (target) => {
       await done;
     });
 
+    it('touch writes like put, without waiting, and keeps a TTL entry alive', async () => {
+      const a = await target.bus();
+      const b = await target.peer(a);
+      const name = unique('touch');
+      const kv = await a.kv(name, { ttlMs: 1000 });
+      const kvB = await b.kv(name, { ttlMs: 1000 });
+      kv.touch('t.1', enc('first'));
+      await eventually(async () => expect(dec((await kvB.get('t.1'))!.value)).toBe('first'));
+      for (let i = 0; i < 4; i++) {
+        await new Promise((r) => setTimeout(r, 400));
+        kv.touch('t.1', enc(`again ${i}`));
+      }
+      await eventually(async () => expect(dec((await kvB.get('t.1'))!.value)).toBe('again 3'));
+      await eventually(async () => expect(await kvB.keys()).toEqual([]), 4000);
+    });
+
+    it('mirrors the live keys: the existing ones once loaded, then writes from any node, deletes and expiries', async () => {
+      const a = await target.bus();
+      const b = await target.peer(a);
+      const name = unique('mirror');
+      const kv = await a.kv(name, { ttlMs: 1500 });
+      const kvB = await b.kv(name, { ttlMs: 1500 });
+      const empty = kv.mirrorKeys();
+      onTestFinished(() => empty.close());
+      await empty.loaded;
+      expect(empty.keys()).toEqual([]);
+      await kv.put('p.old', enc('1'));
+      await kvB.put('p.gone', enc('2'));
+      await kvB.delete('p.gone');
+      const mirror = kv.mirrorKeys();
+      onTestFinished(() => mirror.close());
+      await mirror.loaded;
+      expect(mirror.current).toBe(true);
+      expect(mirror.keys()).toEqual(['p.old']);
+      await eventually(() => expect(empty.keys()).toEqual(['p.old']));
+      await kvB.put('p.new', enc('3'));
+      await kvB.put('q.other', enc('4'));
+      await eventually(() => expect(mirror.keys('p.').sort()).toEqual(['p.new', 'p.old']));
+      await kv.delete('p.old');
+      await eventually(() => expect(mirror.keys().sort()).toEqual(['p.new', 'q.other']));
+      // Kept alive by writes, p.new outlives its TTL; q.other expires, and the mirror tells.
+      for (let i = 0; i < 4; i++) {
+        await new Promise((r) => setTimeout(r, 500));
+        await kvB.put('p.new', enc(`again ${i}`));
+      }
+      await eventually(() => expect(mirror.keys()).toEqual(['p.new']), 4000);
+      mirror.close();
+      expect(mirror.current).toBe(false);
+    });
+
     it('expires entries a TTL after their last write, and tells watchers', async () => {
       const bus = await target.bus();
       const kv = await bus.kv(unique('ttl'), { ttlMs: 1000 });
