@@ -13,8 +13,8 @@ export interface FollowedLogs {
   readonly stream: string;
   /** The stream sequence to start at so that `fromOffset` is not missed. */
   startSequence(log: string, subject: string, fromOffset: number): Promise<number>;
-  /** Records the sequence of the message holding an offset the follower saw. */
-  seen(log: string, offset: number, seq: number): void;
+  /** Records a message the follower saw: it holds offsets `first..last` and is at stream sequence `seq`. */
+  seen(log: string, first: number, last: number, seq: number): void;
 }
 
 /**
@@ -138,7 +138,7 @@ export class NatsFollower implements LogFollower {
               );
             }
             lastSeq = m.seq;
-            this.#logs.seen(this.#log, first, m.seq);
+            this.#logs.seen(this.#log, first, first + entries.length - 1, m.seq);
             reading = true;
             // A batch may start before `next` (the follower started inside it).
             for (let i = next - first; i < entries.length; i++) {

@@ -21,7 +21,14 @@ import {
   type LogInfo,
   OffsetConflictError,
 } from './bus.js';
-import { ApiCode, isWrongLastSequence, type NatsContext, sleep, toBusError } from './natsContext.js';
+import {
+  ApiCode,
+  actualLastSequence,
+  isWrongLastSequence,
+  type NatsContext,
+  sleep,
+  toBusError,
+} from './natsContext.js';
 import { NatsFollower } from './natsFollower.js';
 import {
   APPEND_HEADER,
@@ -440,13 +447,15 @@ export class NatsLogs {
             }),
           );
           if (ack.duplicate) {
-            const m = await this.#getVisible(ack.seq);
-            if (m?.header.get(APPEND_HEADER) !== nonce) {
-              // Another writer took these offsets from the same view: take the next ones.
+            // Ours only if this very message went out before (an attempt whose answer was lost).
+            const ours = frozen && (await this.#getVisible(ack.seq))?.header.get(APPEND_HEADER) === nonce;
+            if (!ours) {
+              // Another writer took these offsets from the same view: take the next ones, reading
+              // the log's end unless a follower here has shown us that writer's message already.
               if (++conflicts > MAX_CONFLICTS)
                 throw new BusUnavailableError(`log ${log}: too much write contention`);
               frozen = false;
-              await this.#refresh(log, subject, state);
+              if (state.seq < ack.seq) await this.#refresh(log, subject, state);
               continue;
             }
           }
@@ -461,7 +470,9 @@ export class NatsLogs {
               throw new BusUnavailableError(`log ${log}: too much write contention`);
             if (conflicts > 2) await sleep(Math.random() * Math.min(20, conflicts));
             frozen = false;
-            await this.#refresh(log, subject, state);
+            // A follower of the log on this instance may have shown us that message meanwhile.
+            const actual = actualLastSequence(err);
+            if (actual === undefined || state.seq < actual) await this.#refresh(log, subject, state);
             continue;
           }
           const mapped = toBusError(err);
@@ -650,10 +661,16 @@ export class NatsLogs {
     return follower;
   }
 
-  /** Records what a follower saw, so later reads can find those offsets at once. */
-  seen(log: string, offset: number, seq: number): void {
+  /**
+   * Records a message a follower saw. It is also where the log ended when the message was stored, so
+   * the next append of this instance builds on it without reading the log's end (fewer conflicts
+   * when other nodes write to the log).
+   */
+  seen(log: string, first: number, last: number, seq: number): void {
     const state = this.#states.get(log);
-    if (state) this.#remember(state, offset, seq);
+    if (!state) return;
+    this.#remember(state, first, seq);
+    if (state.known) this.#advance(state, seq, last);
   }
 
   /**

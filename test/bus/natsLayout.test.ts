@@ -159,6 +159,16 @@ describe('NATS subject layout', () => {
     const nc = nats.track(await connect({ servers: nats.url }));
     const jsm = await jetstreamManager(nc);
     const log = 'collab.race';
+    // Each node follows the log, as a node holding the collaboration's replica does: what its
+    // follower sees is where the next append of that node starts.
+    const followed = [a, b].map((bus) => {
+      const follower = bus.follow(log, 1);
+      const offsets: number[] = [];
+      const done = (async () => {
+        for await (const e of follower) offsets.push(e.offset);
+      })();
+      return { follower, offsets, done };
+    });
     const given = new Map<string, number>();
     // Waves of 25 appends per node while the other node's are in flight.
     const writer = async (name: string, bus: typeof a) => {
@@ -177,5 +187,10 @@ describe('NATS subject layout', () => {
     expect(stored.map((e) => e.offset)).toEqual(range(1, 300));
     for (const e of stored) expect(given.get(dec(e.data))).toBe(e.offset);
     expect((await storedOn(jsm, 'mesh.collab.race.log')).length).toBeLessThan(300);
+    for (const f of followed) {
+      await eventually(() => expect(f.offsets).toEqual(range(1, 300)));
+      f.follower.close();
+      await f.done;
+    }
   });
 });
