@@ -342,6 +342,9 @@ export class NatsLogs {
   async #drain(log: string, subject: string, state: LogState): Promise<void> {
     try {
       while (state.queue.length > 0) await this.#appendBatch(log, subject, state);
+    } catch (err) {
+      // Not expected (a batch settles its calls itself); never leave callers waiting.
+      for (const p of state.queue.splice(0)) fail(p, err);
     } finally {
       state.appending = false;
     }
@@ -404,8 +407,10 @@ export class NatsLogs {
     let payload: Uint8Array = new Uint8Array(0);
     try {
       for (let attempt = 0, conflicts = 0; ; ) {
-        if (!state.known) await this.#refresh(log, subject, state);
+        // Take the batch first: whatever fails from here on fails its calls, so the queue drains.
         batch = this.#sweep(log, state, batch, !frozen);
+        if (batch.length === 0) return;
+        if (!state.known) await this.#refresh(log, subject, state);
         if (!frozen) {
           const cut = batch.findIndex((p, i) => p.expected !== undefined && p.expected !== state.offset + i);
           if (cut === 0) {

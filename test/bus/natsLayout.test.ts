@@ -152,6 +152,21 @@ describe('NATS subject layout', () => {
     await done;
   });
 
+  it('settles every queued append when the log cannot be read, rather than retrying forever', async () => {
+    const nats = await startNatsServer();
+    const bus = nats.track(await connectNatsBus({ servers: nats.url, nodeId: 'unreadable' }));
+    const nc = nats.track(await connect({ servers: nats.url }));
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.delete('MESH_LOGS');
+    // A log this node never saw: its end must be read before the first publish, and that fails.
+    const started = Date.now();
+    const results = await Promise.allSettled(
+      range(1, 20).map((i) => bus.append('collab.lost', enc(`e${i}`))),
+    );
+    expect(results.every((r) => r.status === 'rejected')).toBe(true);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
   it('settles two nodes racing with batches: each append stored once, at the offset it was given', async () => {
     const nats = await startNatsServer();
     const a = nats.track(await connectNatsBus({ servers: nats.url, nodeId: 'race-a' }));
