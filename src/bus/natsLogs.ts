@@ -475,9 +475,10 @@ export class NatsLogs {
               throw new BusUnavailableError(`log ${log}: too much write contention`);
             if (conflicts > 2) await sleep(Math.random() * Math.min(20, conflicts));
             frozen = false;
-            // A follower of the log on this instance may have shown us that message meanwhile.
+            // A follower of the log on this instance may have shown us that message meanwhile. (A view
+            // ahead of the stream's answer, as from a leader still catching up, is read again.)
             const actual = actualLastSequence(err);
-            if (actual === undefined || state.seq < actual) await this.#refresh(log, subject, state);
+            if (actual === undefined || state.seq !== actual) await this.#refresh(log, subject, state);
             continue;
           }
           const mapped = toBusError(err);
