@@ -115,6 +115,13 @@ export function isWrongLastSequence(err: unknown): boolean {
   return err instanceof JetStreamApiError && err.code === ApiCode.WrongLastSequence;
 }
 
+/** The subject's actual last sequence a "wrong last sequence: <n>" error names, if it does. */
+export function actualLastSequence(err: unknown): number | undefined {
+  if (!isWrongLastSequence(err)) return undefined;
+  const n = Number(/wrong last sequence: (\d+)/.exec((err as Error).message)?.[1]);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
 /**
  * Maps a NATS error onto the bus contract: connection trouble and an unavailable JetStream become
  * `BusUnavailableError`, a closed connection MeshError `closed`; bus errors pass through.

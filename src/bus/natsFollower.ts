@@ -2,7 +2,7 @@ import { MeshError } from '@a2a-mesh/protocol';
 import type { Consumer, ConsumerMessages } from '@nats-io/jetstream';
 import { BusUnavailableError, type LogEntry, type LogFollower } from './bus.js';
 import { type NatsContext, sleep, toBusError } from './natsContext.js';
-import { offsetOf } from './natsLogFormat.js';
+import { entriesOf, offsetOf } from './natsLogFormat.js';
 
 /** A follower whose consumer sent nothing, not even a heartbeat, for this long while connected starts a new one. */
 const STALLED_AFTER_MS = 5_000;
@@ -15,13 +15,14 @@ export interface FollowedLogs {
   readonly stream: string;
   /** The stream sequence to start at so that `fromOffset` is not missed. */
   startSequence(log: string, subject: string, fromOffset: number): Promise<number>;
-  /** Records the sequence of an offset the follower saw. */
-  seen(log: string, offset: number, seq: number): void;
+  /** Records a message the follower saw: it holds offsets `first..last` and is at stream sequence `seq`. */
+  seen(log: string, first: number, last: number, seq: number): void;
 }
 
 /**
  * Follows one log with an ordered consumer filtered on its subject. Yields contiguous offsets from
- * `fromOffset`; drops redeliveries, fails on a gap, ends when the log is deleted. The ordered consumer
+ * `fromOffset`, each entry of a batch message on its own; drops redeliveries, fails on a gap, ends
+ * when the log is deleted. The ordered consumer
  * recreates itself after reconnects and server restarts, resuming after the last sequence it delivered.
  */
 export class NatsFollower implements LogFollower {
@@ -130,25 +131,29 @@ export class NatsFollower implements LogFollower {
             lastActivity = Date.now();
             startSeq = m.seq + 1;
             if (m.seq <= lastSeq) continue;
-            const offset = offsetOf(m, this.#log, m.seq);
+            const first = offsetOf(m, this.#log, m.seq);
             // The log was deleted (the consumer starts after any older marker).
-            if (offset === 0) return;
+            if (first === 0) return;
+            const entries = entriesOf(m, this.#log, m.seq);
             // Entries before `fromOffset` (the start sequence is a lower bound), or a duplicate.
-            if (offset < next) continue;
-            if (offset > next) {
+            if (first + entries.length <= next) continue;
+            if (first > next) {
               throw new MeshError(
                 'protocol',
-                `log ${this.#log}: gap while following, expected offset ${next}, got ${offset}`,
+                `log ${this.#log}: gap while following, expected offset ${next}, got ${first}`,
               );
             }
             lastSeq = m.seq;
-            next = offset + 1;
-            this.#logs.seen(this.#log, offset, m.seq);
+            this.#logs.seen(this.#log, first, first + entries.length - 1, m.seq);
             reading = true;
-            yield { offset, data: m.data };
+            // A batch may start before `next` (the follower started inside it).
+            for (let i = next - first; i < entries.length; i++) {
+              next = first + i + 1;
+              yield { offset: first + i, data: entries[i]! };
+              if (this.#closed) return;
+            }
             reading = false;
             lastActivity = Date.now();
-            if (this.#closed) return;
           }
         } finally {
           clearInterval(watchdog);

@@ -21,13 +21,24 @@ import {
   type LogInfo,
   OffsetConflictError,
 } from './bus.js';
-import { ApiCode, isWrongLastSequence, type NatsContext, sleep, toBusError } from './natsContext.js';
+import {
+  ApiCode,
+  actualLastSequence,
+  isWrongLastSequence,
+  type NatsContext,
+  sleep,
+  toBusError,
+} from './natsContext.js';
 import { NatsFollower } from './natsFollower.js';
 import {
   APPEND_HEADER,
+  COUNT_HEADER,
   DELETED_HEADER,
   describe,
+  encodeBatch,
+  entriesOf,
   epochOf,
+  lastOffsetOf,
   logStreamName,
   logStreamSubjects,
   OFFSET_HEADER,
@@ -40,8 +51,38 @@ const MAX_SEEN_PER_LOG = 2048;
 const MAX_CACHED_LOGS = 10_000;
 /** `info` re-reads the epoch from the stream when its last look is older than this. */
 const EPOCH_RECHECK_MS = 5_000;
-/** Conflict retries before an append gives up (only reachable under pathological contention). */
+/** Conflict retries before a batch of appends gives up (only reachable under pathological contention). */
 const MAX_CONFLICTS = 1000;
+/** At most this many entries, and this many bytes of them, go out in one batch message. */
+const MAX_BATCH_ENTRIES = 256;
+const MAX_BATCH_BYTES = 256 * 1024;
+/** Room left in the server's maximum payload for the framing (4 bytes an entry is counted apart). */
+const PAYLOAD_MARGIN = 1024;
+
+/** One `append` call waiting for, or travelling in, a batch. */
+interface PendingAppend {
+  readonly data: Uint8Array;
+  readonly expected: number | undefined;
+  readonly signal: AbortSignal | undefined;
+  readonly deadline: number;
+  /** The log's `refreshes` when the call came: a later refresh is a view of the log newer than the call. */
+  readonly refreshes: number;
+  settled: boolean;
+  readonly resolve: (offset: number) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+function settle(p: PendingAppend, offset: number): void {
+  if (p.settled) return;
+  p.settled = true;
+  p.resolve(offset);
+}
+
+function fail(p: PendingAppend, error: unknown): void {
+  if (p.settled) return;
+  p.settled = true;
+  p.reject(error);
+}
 
 /** What this instance knows about one log. */
 interface LogState {
@@ -50,23 +91,33 @@ interface LogState {
   /** Stream sequence and offset of the last entry (0 and 0 when the log is empty). */
   seq: number;
   offset: number;
-  /** offset → stream sequence of entries this instance has seen: hints, verified when used. */
+  /**
+   * offset → stream sequence of the message holding that entry, for entries this instance has seen
+   * (the first and last of a batch): hints, verified when used.
+   */
   readonly seen: Map<number, number>;
-  /** Appends from this instance to one log run one at a time. */
-  tail: Promise<unknown>;
+  /** Appends from this instance waiting for the batch in flight; one batch per log is in flight at a time. */
+  readonly queue: PendingAppend[];
+  /** True while a batch of this log is being published (the queue is drained by it). */
+  appending: boolean;
+  /** How many times the log's end was read from the stream. */
+  refreshes: number;
 }
 
-function abortIfNeeded(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new MeshError('aborted', 'append was aborted', { cause: signal.reason });
+function abortedError(signal: AbortSignal): MeshError {
+  return new MeshError('aborted', 'append was aborted', { cause: signal.reason });
 }
 
 /**
  * Append-only logs on one JetStream stream: log `a.b` is subject `<prefix>.a.b.log`, and every
- * message carries its offset in the `Mesh-Offset` header. An append of offset k after the entry at
- * stream sequence s is published with `Nats-Expected-Last-Subject-Sequence: s` (rejects writers with a
- * stale view) and `Nats-Msg-Id: <log>:<k>:<s>` (the stream stores one message per id, which settles
- * writers racing from the same view; on a replicated stream the expected-sequence check alone does
- * not, see docs/protocol.md (NATS layout)). Offsets are contiguous across nodes.
+ * message carries the offset of its first entry in the `Mesh-Offset` header. Appends from one instance
+ * to one log are group-committed: while one message is in flight the next appends queue, and go out
+ * together as one message of several entries (`Mesh-Count`, see natsLogFormat.ts). A message of
+ * offsets k.. after the entry at stream sequence s is published with
+ * `Nats-Expected-Last-Subject-Sequence: s` (rejects writers with a stale view) and
+ * `Nats-Msg-Id: <log>:<k>:<s>` (the stream stores one message per id, which settles writers racing
+ * from the same view; on a replicated stream the expected-sequence check alone does not, see
+ * docs/protocol.md (NATS layout)). Offsets are contiguous across nodes.
  */
 export class NatsLogs {
   readonly #ctx: NatsContext;
@@ -199,7 +250,7 @@ export class NatsLogs {
       this.#states.set(log, state);
       return state;
     }
-    state = { known: false, seq: 0, offset: 0, seen: new Map(), tail: Promise.resolve() };
+    state = { known: false, seq: 0, offset: 0, seen: new Map(), queue: [], appending: false, refreshes: 0 };
     this.#states.set(log, state);
     if (this.#states.size > MAX_CACHED_LOGS) {
       const oldest = this.#states.keys().next().value;
@@ -246,13 +297,15 @@ export class NatsLogs {
   async #refresh(log: string, subject: string, state: LogState): Promise<void> {
     const last = await this.#get({ last_by_subj: subject });
     state.known = true;
+    state.refreshes++;
     if (!last) {
       state.seq = 0;
       state.offset = 0;
       return;
     }
     state.seq = last.seq;
-    state.offset = offsetOf(last, log, last.seq);
+    state.offset = lastOffsetOf(last, log, last.seq);
+    this.#remember(state, offsetOf(last, log, last.seq), last.seq);
     this.#remember(state, state.offset, state.seq);
   }
 
@@ -261,96 +314,189 @@ export class NatsLogs {
     try {
       subject = this.subject(log);
       this.#ctx.link.check();
+      if (options.signal?.aborted) throw abortedError(options.signal);
     } catch (err) {
       return Promise.reject(err);
     }
     const state = this.#state(log);
-    const run = state.tail.then(
-      () => this.#appendNow(log, subject, state, data, options),
-      () => this.#appendNow(log, subject, state, data, options),
-    );
-    state.tail = run.catch(() => {});
-    return run;
+    return new Promise<number>((resolve, reject) => {
+      state.queue.push({
+        data,
+        expected: options.expectedLastOffset,
+        signal: options.signal,
+        deadline: Date.now() + (options.timeoutMs ?? this.#ctx.requestTimeoutMs),
+        refreshes: state.refreshes,
+        settled: false,
+        resolve,
+        reject,
+      });
+      if (!state.appending) {
+        state.appending = true;
+        // After the current task: appends made in the same turn go out together.
+        queueMicrotask(() => void this.#drain(log, subject, state));
+      }
+    });
   }
 
-  async #appendNow(
-    log: string,
-    subject: string,
-    state: LogState,
-    data: Uint8Array,
-    options: AppendOptions,
-  ): Promise<number> {
-    const { js, link } = this.#ctx;
-    const deadline = Date.now() + (options.timeoutMs ?? this.#ctx.requestTimeoutMs);
-    // Marks our message, so that a duplicate ack pointing at it (an earlier attempt whose answer was
-    // lost) is told apart from one pointing at another writer's entry.
-    const nonce = nuid.next();
-    let fresh = false;
-    if (!state.known) {
-      await this.#refresh(log, subject, state);
-      fresh = true;
+  /** Publishes the queued appends of `log`, one batch at a time, until none is left. */
+  async #drain(log: string, subject: string, state: LogState): Promise<void> {
+    try {
+      while (state.queue.length > 0) await this.#appendBatch(log, subject, state);
+    } catch (err) {
+      // Not expected (a batch settles its calls itself); never leave callers waiting.
+      for (const p of state.queue.splice(0)) fail(p, err);
+    } finally {
+      state.appending = false;
     }
-    for (let attempt = 0, conflicts = 0; ; attempt++) {
-      abortIfNeeded(options.signal);
-      const expected = options.expectedLastOffset;
-      if (expected !== undefined && expected !== state.offset) {
-        if (!fresh) {
-          await this.#refresh(log, subject, state);
-          fresh = true;
-          continue;
-        }
-        throw new OffsetConflictError(log, expected, state.offset);
+  }
+
+  /** The most bytes of entries one batch message may carry. */
+  #maxBatchBytes(): number {
+    const maxPayload = this.#ctx.nc.info?.max_payload ?? 1024 * 1024;
+    return Math.max(1, Math.min(MAX_BATCH_BYTES, maxPayload - PAYLOAD_MARGIN));
+  }
+
+  /**
+   * Fails the calls in `batch` that were aborted or ran out of time; with `drop`, removes them (only
+   * while no publish of the batch may have been stored) and tops the batch up from the queue.
+   */
+  #sweep(log: string, state: LogState, batch: PendingAppend[], drop: boolean): PendingAppend[] {
+    const now = Date.now();
+    const expire = (p: PendingAppend) => {
+      if (p.signal?.aborted) fail(p, abortedError(p.signal));
+      else if (now >= p.deadline)
+        fail(p, new BusUnavailableError(`log ${log}: append did not complete in time`));
+    };
+    for (const p of batch) expire(p);
+    if (!drop) return batch;
+    const out = batch.filter((p) => !p.settled);
+    const maxBytes = this.#maxBatchBytes();
+    let bytes = 0;
+    for (const p of out) bytes += 4 + p.data.length;
+    while (state.queue.length > 0 && out.length < MAX_BATCH_ENTRIES) {
+      const p = state.queue[0]!;
+      expire(p);
+      if (p.settled) {
+        state.queue.shift();
+        continue;
       }
-      const offset = state.offset + 1;
-      const h = headers();
-      h.set(OFFSET_HEADER, String(offset));
-      h.set(APPEND_HEADER, nonce);
-      const remainingMs = deadline - Date.now();
-      if (remainingMs <= 0) throw new BusUnavailableError(`log ${log}: append did not complete in time`);
-      try {
-        const ack = await link.run(() =>
-          js.publish(subject, data, {
-            // One id per (offset, predecessor): a second message for the same slot is a duplicate.
-            msgID: `${log}:${offset}:${state.seq}`,
-            headers: h,
-            expect: { lastSubjectSequence: state.seq },
-            timeout: remainingMs,
-          }),
-        );
-        if (ack.duplicate) {
-          const m = await this.#getVisible(ack.seq);
-          if (m?.header.get(APPEND_HEADER) !== nonce) {
-            // Another writer took this offset from the same view: take the next one.
-            if (++conflicts > MAX_CONFLICTS)
-              throw new BusUnavailableError(`log ${log}: too much write contention`);
-            await this.#refresh(log, subject, state);
-            fresh = true;
+      if (out.length > 0 && bytes + 4 + p.data.length > maxBytes) break;
+      state.queue.shift();
+      out.push(p);
+      bytes += 4 + p.data.length;
+    }
+    return out;
+  }
+
+  /**
+   * Takes appends from the front of the queue and publishes them as one message, retrying until the
+   * stream stores it. Every call taken is settled: resolved with its offset, or rejected. An append
+   * with an expected last offset travels only at the position where that expectation holds (the
+   * batch ends before it otherwise, and it is checked again at the head of the next one), so a batch
+   * stored after the entry it was planned on stores every expectation in it exactly.
+   */
+  async #appendBatch(log: string, subject: string, state: LogState): Promise<void> {
+    const { js, link } = this.#ctx;
+    let batch: PendingAppend[] = [];
+    // Once a publish of the batch may have been stored (outcome unknown), its entries, offsets and
+    // message id stay as they were until the stream stores it or rejects it for certain.
+    let frozen = false;
+    let first = 0;
+    let prevSeq = 0;
+    let nonce = '';
+    let payload: Uint8Array = new Uint8Array(0);
+    try {
+      for (let attempt = 0, conflicts = 0; ; ) {
+        // Take the batch first: whatever fails from here on fails its calls, so the queue drains.
+        batch = this.#sweep(log, state, batch, !frozen);
+        if (batch.length === 0) return;
+        if (!state.known) await this.#refresh(log, subject, state);
+        if (!frozen) {
+          const cut = batch.findIndex((p, i) => p.expected !== undefined && p.expected !== state.offset + i);
+          if (cut === 0) {
+            const p = batch[0]!;
+            // The log may have moved on elsewhere since the view we hold: check a fresh one first.
+            if (p.refreshes === state.refreshes) {
+              await this.#refresh(log, subject, state);
+            } else {
+              fail(p, new OffsetConflictError(log, p.expected!, state.offset));
+              batch.shift();
+            }
             continue;
           }
+          if (cut > 0) state.queue.unshift(...batch.splice(cut));
+          if (batch.length === 0) return;
+          first = state.offset + 1;
+          prevSeq = state.seq;
+          // Marks our message, so that a duplicate ack pointing at it (an earlier attempt whose
+          // answer was lost) is told apart from one pointing at another writer's message.
+          nonce = nuid.next();
+          payload = batch.length === 1 ? batch[0]!.data : encodeBatch(batch.map((p) => p.data));
         }
-        this.#advance(state, ack.seq, offset);
-        return offset;
-      } catch (err) {
-        if (isWrongLastSequence(err)) {
-          // Another writer got there first: learn where the log is now and try the next offset.
-          if (++conflicts > MAX_CONFLICTS)
-            throw new BusUnavailableError(`log ${log}: too much write contention`);
-          if (conflicts > 2) await sleep(Math.random() * Math.min(20, conflicts));
-          await this.#refresh(log, subject, state);
-          fresh = true;
-          continue;
-        }
-        const mapped = toBusError(err);
-        // JetStream busy or electing a leader while the connection is fine: retry within the deadline.
-        if (mapped instanceof BusUnavailableError && link.connected && Date.now() + 50 < deadline) {
-          if ((err as Error).name === 'JetStreamNotEnabled' && attempt === 0) {
-            await this.ensureStream().catch(() => {});
+        let deadline = 0;
+        for (const p of batch) if (!p.settled) deadline = Math.max(deadline, p.deadline);
+        // Every caller gave up on a batch whose outcome is unknown: leave it at that.
+        if (deadline === 0) return;
+        const h = headers();
+        h.set(OFFSET_HEADER, String(first));
+        if (batch.length > 1) h.set(COUNT_HEADER, String(batch.length));
+        h.set(APPEND_HEADER, nonce);
+        try {
+          const ack = await link.run(() =>
+            js.publish(subject, payload, {
+              // One id per (first offset, predecessor): a second message for the same slot is a duplicate.
+              msgID: `${log}:${first}:${prevSeq}`,
+              headers: h,
+              expect: { lastSubjectSequence: prevSeq },
+              timeout: Math.max(1, deadline - Date.now()),
+            }),
+          );
+          if (ack.duplicate) {
+            // Ours only if this very message went out before (an attempt whose answer was lost).
+            const ours = frozen && (await this.#getVisible(ack.seq))?.header.get(APPEND_HEADER) === nonce;
+            if (!ours) {
+              // Another writer took these offsets from the same view: take the next ones, reading
+              // the log's end unless a follower here has shown us that writer's message already.
+              if (++conflicts > MAX_CONFLICTS)
+                throw new BusUnavailableError(`log ${log}: too much write contention`);
+              frozen = false;
+              if (state.seq < ack.seq) await this.#refresh(log, subject, state);
+              continue;
+            }
           }
-          await sleep(Math.min(50 * 2 ** Math.min(attempt, 4), Math.max(0, deadline - Date.now() - 10)));
-          continue;
+          this.#remember(state, first, ack.seq);
+          this.#advance(state, ack.seq, first + batch.length - 1);
+          for (let i = 0; i < batch.length; i++) settle(batch[i]!, first + i);
+          return;
+        } catch (err) {
+          if (isWrongLastSequence(err)) {
+            // Another writer got there first: learn where the log is now and try the next offsets.
+            if (++conflicts > MAX_CONFLICTS)
+              throw new BusUnavailableError(`log ${log}: too much write contention`);
+            if (conflicts > 2) await sleep(Math.random() * Math.min(20, conflicts));
+            frozen = false;
+            // A follower of the log on this instance may have shown us that message meanwhile. (A view
+            // ahead of the stream's answer, as from a leader still catching up, is read again.)
+            const actual = actualLastSequence(err);
+            if (actual === undefined || state.seq !== actual) await this.#refresh(log, subject, state);
+            continue;
+          }
+          const mapped = toBusError(err);
+          // JetStream busy or electing a leader while the connection is fine: retry within the deadline.
+          if (mapped instanceof BusUnavailableError && link.connected && Date.now() + 50 < deadline) {
+            frozen = true;
+            if ((err as Error).name === 'JetStreamNotEnabled' && attempt === 0) {
+              await this.ensureStream().catch(() => {});
+            }
+            await sleep(Math.min(50 * 2 ** Math.min(attempt, 4), Math.max(0, deadline - Date.now() - 10)));
+            attempt++;
+            continue;
+          }
+          throw mapped;
         }
-        throw mapped;
       }
+    } catch (err) {
+      for (const p of batch) fail(p, err);
     }
   }
 
@@ -361,7 +507,7 @@ export class NatsLogs {
       this.#get({ last_by_subj: subject }),
     ]);
     const epoch = await this.#currentEpoch();
-    const lastOffset = last ? offsetOf(last, log, last.seq) : 0;
+    const lastOffset = last ? lastOffsetOf(last, log, last.seq) : 0;
     if (!last || !head || lastOffset === 0) return { epoch, firstOffset: lastOffset + 1, lastOffset };
     // A deletion marker may come first; the log starts after it.
     let first: StoredMsg | null = head;
@@ -375,48 +521,77 @@ export class NatsLogs {
     return { epoch, firstOffset, lastOffset };
   }
 
+  /** True when stored message `m` of `log` holds the entry at `offset`. */
+  #holds(m: StoredMsg, log: string, offset: number): boolean {
+    const first = offsetOf(m, log, m.seq);
+    return first > 0 && first <= offset && offset <= lastOffsetOf(m, log, m.seq);
+  }
+
   /**
    * The stored message holding `offset`, or null when the log has no such entry (not written yet,
-   * trimmed, deleted). Uses what this instance has seen to bound a binary search over stream
-   * sequences; each probe is "first message of the subject at or after sequence n".
+   * trimmed, deleted). Searches stream sequences between known points (what this instance has seen,
+   * and the log's last message); each probe is "first message of the subject at or after sequence n".
+   * Offsets only grow along the subject, but a message may hold several (a batch) and other logs'
+   * messages sit in between, so offsets bound sequences only in order: probes alternate between an
+   * estimate interpolated from the offsets at both ends (exact for a log alone in the stream written
+   * one entry at a time) and the middle (which bounds the number of probes).
    */
   async #locate(log: string, subject: string, offset: number): Promise<StoredMsg | null> {
     const state = this.#state(log);
     const hint = state.seen.get(offset);
     if (hint !== undefined) {
       const m = await this.#get({ seq: hint });
-      if (m && m.subject === subject && offsetOf(m, log, m.seq) === offset) return m;
+      if (m && m.subject === subject && this.#holds(m, log, offset)) return m;
       state.seen.delete(offset);
     }
     const last = await this.#get({ last_by_subj: subject });
     if (!last) return null;
-    const lastOffset = offsetOf(last, log, last.seq);
+    const lastFirst = offsetOf(last, log, last.seq);
+    const lastOffset = lastOffsetOf(last, log, last.seq);
     this.#advance(state, last.seq, lastOffset);
     if (offset > lastOffset) return null;
-    if (offset === lastOffset) return last;
+    if (offset >= lastFirst) return last;
     for (const useHints of [true, false]) {
-      // Each offset takes at least one sequence, which bounds where `offset` can be.
+      // The message holding `offset` is within lo..hi; loOffset is an offset at or below sequence lo
+      // (below `offset`), hiOffset one at or above sequence hi (above `offset`).
       let lo = 1;
-      let hi = last.seq - (lastOffset - offset);
+      let loOffset = 0;
+      let hi = last.seq - 1;
+      let hiOffset = lastFirst;
       if (useHints) {
         for (const [o, s] of state.seen) {
-          if (o < offset) lo = Math.max(lo, s + (offset - o));
-          else if (o > offset) hi = Math.min(hi, s - (o - offset));
+          if (o < offset && s > lo) {
+            lo = s;
+            loOffset = o;
+          } else if (o > offset && s < hi) {
+            hi = s;
+            hiOffset = o;
+          }
         }
       }
-      let probe = lo;
-      while (lo <= hi) {
+      for (let step = 0; lo <= hi; step++) {
+        const span = hiOffset - loOffset;
+        const probe =
+          step % 2 === 0 && span > 0
+            ? Math.min(hi, lo + Math.floor(((offset - loOffset) * (hi - lo)) / span))
+            : Math.floor((lo + hi) / 2);
         const m = await this.#get({ next_by_subj: subject, seq: probe });
         if (!m) {
           hi = probe - 1;
-        } else {
-          const o = offsetOf(m, log, m.seq);
-          this.#remember(state, o, m.seq);
-          if (o === offset) return m;
-          if (o < offset) lo = Math.max(lo, m.seq + (offset - o));
-          else hi = Math.min(probe - 1, m.seq - (o - offset));
+          continue;
         }
-        probe = Math.floor((lo + hi) / 2);
+        const o = offsetOf(m, log, m.seq);
+        const end = lastOffsetOf(m, log, m.seq);
+        if (o > 0) this.#remember(state, o, m.seq);
+        if (o > 0 && o <= offset && offset <= end) return m;
+        if (end < offset) {
+          lo = m.seq + 1;
+          loOffset = end;
+        } else {
+          // `m` is the subject's first message at or after `probe`, and comes after `offset`.
+          hi = probe - 1;
+          hiOffset = o;
+        }
       }
       if (!useHints) break;
     }
@@ -428,28 +603,37 @@ export class NatsLogs {
     if (limit < 1 || fromOffset < 1) return [];
     const first = await this.#locate(log, subject, fromOffset);
     if (!first) return [];
-    const out: LogEntry[] = [{ offset: fromOffset, data: first.data }];
     const state = this.#state(log);
     if (state.offset - fromOffset + 1 < limit) {
       // The cached end may be behind: look it up so that a read returns fewer entries only at the end.
       const last = await this.#get({ last_by_subj: subject });
-      if (last) this.#advance(state, last.seq, offsetOf(last, log, last.seq));
+      if (last) this.#advance(state, last.seq, lastOffsetOf(last, log, last.seq));
     }
     const wanted = Math.min(limit, state.offset - fromOffset + 1);
-    // One "next message of the subject" get per entry, answered by the stream leader. A short-lived
+    const out: LogEntry[] = [];
+    // Adds the entries of `m` from the next wanted offset on; false at a deletion marker or a gap.
+    const take = (m: StoredMsg): boolean => {
+      const o = offsetOf(m, log, m.seq);
+      const next = fromOffset + out.length;
+      // Zero: the log was deleted here. Above: cannot happen.
+      if (o === 0 || o > next) return false;
+      // Entries below `next` (a duplicate) are skipped.
+      const entries = entriesOf(m, log, m.seq);
+      this.#remember(state, o, m.seq);
+      for (let i = next - o; i < entries.length && out.length < wanted; i++) {
+        out.push({ offset: o + i, data: entries[i]! });
+      }
+      return true;
+    };
+    take(first);
+    // One "next message of the subject" get per message, answered by the stream leader. A short-lived
     // consumer would batch them, but creating one can stall for seconds while a cluster member is down.
     let seq = first.seq;
     while (out.length < wanted) {
       const m = await this.#get({ next_by_subj: subject, seq: seq + 1 });
       if (!m) break;
       seq = m.seq;
-      const offset = offsetOf(m, log, m.seq);
-      const next = fromOffset + out.length;
-      // Below: a duplicate, skipped. Zero: the log was deleted here. Above: cannot happen.
-      if (offset < next && offset > 0) continue;
-      if (offset !== next) break;
-      this.#remember(state, offset, m.seq);
-      out.push({ offset, data: m.data });
+      if (!take(m)) break;
     }
     return out;
   }
@@ -463,7 +647,7 @@ export class NatsLogs {
       const stream = await this.#ctx.link.run(() => this.#ctx.jsm.streams.info(this.#stream));
       const last = await this.#get({ last_by_subj: subject });
       if (!last) return stream.state.last_seq + 1;
-      if (fromOffset > offsetOf(last, log, last.seq)) return last.seq + 1;
+      if (fromOffset > lastOffsetOf(last, log, last.seq)) return last.seq + 1;
       // `fromOffset` is at or below the end but was not found: trimmed, or written meanwhile.
     }
     throw new MeshError('protocol', `log ${log}: offset ${fromOffset} is no longer stored`);
@@ -483,10 +667,16 @@ export class NatsLogs {
     return follower;
   }
 
-  /** Records what a follower saw, so later reads can find those offsets at once. */
-  seen(log: string, offset: number, seq: number): void {
+  /**
+   * Records a message a follower saw. It is also where the log ended when the message was stored, so
+   * the next append of this instance builds on it without reading the log's end (fewer conflicts
+   * when other nodes write to the log).
+   */
+  seen(log: string, first: number, last: number, seq: number): void {
     const state = this.#states.get(log);
-    if (state) this.#remember(state, offset, seq);
+    if (!state) return;
+    this.#remember(state, first, seq);
+    if (state.known) this.#advance(state, seq, last);
   }
 
   /**

@@ -20,6 +20,7 @@ import { type NatsServer, startNatsServer } from '../helpers/natsServer.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 async function eventually(check: () => void | Promise<void>, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -213,6 +214,104 @@ describe.each([embedded, nats])('Bus conformance: $name', (target) => {
         expect(byPayload.get(`a${i}`)).toBe(offsets[i]);
         expect(byPayload.get(`b${i}`)).toBe(offsets[perWriter + i]);
       }
+    });
+
+    it('gives concurrent appends from one node contiguous offsets in call order, each its own', async () => {
+      const bus = await target.bus();
+      const log = unique('collab.');
+      const first = await Promise.all(Array.from({ length: 60 }, (_, i) => bus.append(log, enc(`p${i}`))));
+      expect(first).toEqual(range(1, 60));
+      // Waves started while earlier ones are still in flight.
+      const waves: Promise<number>[] = [];
+      for (let w = 0; w < 5; w++) {
+        for (let i = 0; i < 20; i++) waves.push(bus.append(log, enc(`w${w}-${i}`)));
+        await new Promise((r) => setImmediate(r));
+      }
+      expect(await Promise.all(waves)).toEqual(range(61, 160));
+      const stored = await bus.read(log, 1, 1000);
+      expect(stored.map((e) => e.offset)).toEqual(range(1, 160));
+      expect(stored.slice(60).map((e) => dec(e.data))).toEqual(
+        Array.from({ length: 100 }, (_, i) => `w${Math.floor(i / 20)}-${i % 20}`),
+      );
+    });
+
+    it('reads and follows from any offset of entries appended together, on another node too', async () => {
+      const a = await target.bus();
+      const log = unique('collab.');
+      const other = unique('conv.');
+      await a.append(log, enc('e1'));
+      const together = [
+        ...Array.from({ length: 30 }, (_, i) => a.append(log, enc(`e${i + 2}`))),
+        ...Array.from({ length: 5 }, (_, i) => a.append(other, enc(`o${i}`))),
+      ];
+      await Promise.all(together);
+      await Promise.all(Array.from({ length: 9 }, (_, i) => a.append(log, enc(`e${i + 32}`))));
+      const b = await target.peer(a);
+      for (const reader of [a, b]) {
+        for (const from of [1, 2, 3, 16, 31, 32, 33, 40]) {
+          const got = await reader.read(log, from, 4);
+          expect(got.map((e) => e.offset)).toEqual(range(from, Math.min(40, from + 3)));
+          expect(got.map((e) => dec(e.data))).toEqual(got.map((e) => `e${e.offset}`));
+        }
+      }
+      const c = await target.peer(a);
+      let end = 40;
+      for (const from of [17, 35]) {
+        const follower = c.follow(log, from);
+        const { entries, done } = collect(follower);
+        await eventually(() => expect(entries.map((e) => e.offset)).toEqual(range(from, end)));
+        await Promise.all([a.append(log, enc(`e${end + 1}`)), a.append(log, enc(`e${end + 2}`))]);
+        end += 2;
+        await eventually(() => expect(entries.map((e) => e.offset)).toEqual(range(from, end)));
+        expect(entries.map((e) => dec(e.data))).toEqual(entries.map((e) => `e${e.offset}`));
+        follower.close();
+        expect(await done).toBeUndefined();
+      }
+    });
+
+    it('checks each compare-and-set against the appends before it, also when they go out together', async () => {
+      const a = await target.bus();
+      const log = unique('collab.');
+      const settled = await Promise.allSettled([
+        a.append(log, enc('u1')),
+        // Stale from the start: u1, sent just before it, is there by then.
+        a.append(log, enc('stale0'), { expectedLastOffset: 0 }),
+        a.append(log, enc('c2'), { expectedLastOffset: 1 }),
+        a.append(log, enc('u3')),
+        // Stale: the log is at 3 once the appends before it are stored.
+        a.append(log, enc('stale2'), { expectedLastOffset: 2 }),
+        a.append(log, enc('c4'), { expectedLastOffset: 3 }),
+        a.append(log, enc('u5')),
+        a.append(log, enc('c6'), { expectedLastOffset: 5 }),
+      ]);
+      const outcome = settled.map((r) => (r.status === 'fulfilled' ? r.value : r.reason));
+      expect(outcome[0]).toBe(1);
+      expect(outcome[1]).toBeInstanceOf(OffsetConflictError);
+      expect(outcome[1]).toMatchObject({ log, expected: 0, actual: 1 });
+      expect(outcome.slice(2, 4)).toEqual([2, 3]);
+      expect(outcome[4]).toMatchObject({ name: 'OffsetConflictError', expected: 2, actual: 3 });
+      expect(outcome.slice(5)).toEqual([4, 5, 6]);
+      expect((await a.read(log, 1, 10)).map((e) => dec(e.data))).toEqual([
+        'u1',
+        'c2',
+        'u3',
+        'c4',
+        'u5',
+        'c6',
+      ]);
+      // Another node appended meanwhile: an expectation planned on the old end fails there too.
+      const b = await target.peer(a);
+      await b.append(log, enc('b7'));
+      const both = await Promise.allSettled([
+        a.append(log, enc('late'), { expectedLastOffset: 6 }),
+        a.append(log, enc('a8')),
+        a.append(log, enc('c9'), { expectedLastOffset: 8 }),
+      ]);
+      expect(both[0]).toMatchObject({ status: 'rejected', reason: { expected: 6, actual: 7 } });
+      expect(both.slice(1)).toEqual([
+        { status: 'fulfilled', value: 8 },
+        { status: 'fulfilled', value: 9 },
+      ]);
     });
 
     it('deletes a log: it starts again from offset 1 and its followers end', async () => {

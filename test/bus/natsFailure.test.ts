@@ -192,12 +192,12 @@ describe('NatsBus failure behaviour', { timeout: 60_000 }, () => {
     const { entries } = collect(b.follow(log, 1));
 
     // Six writers at once per round: on a replicated stream the expected-sequence check alone lets
-    // some of them take the same offset.
+    // some of them take the same offset. Wider rounds make each node send batches.
     const acked = new Map<string, number>();
-    const round = (r: number) =>
+    const round = (r: number, width = 2) =>
       Promise.all(
         buses.flatMap((bus, n) =>
-          [0, 1].map(async (k) => {
+          range(1, width).map(async (k) => {
             const data = `${n}-${r}-${k}`;
             acked.set(data, await appendRetrying(bus, log, data));
           }),
@@ -225,8 +225,13 @@ describe('NatsBus failure behaviour', { timeout: 60_000 }, () => {
     const leader = cluster.servers.find((s) => s.name === info.cluster?.leader);
     expect(leader).toBeDefined();
     const { epoch } = await a.info(log);
+    // Kill the leader while batches are in flight.
+    const during = (async () => {
+      for (let r = 8; r < 16; r++) await round(r, 6);
+    })();
+    await eventually(() => expect(acked.size).toBeGreaterThan(8 * 6 + 10), 10_000);
     await leader!.kill('SIGKILL');
-    for (let r = 8; r < 16; r++) await round(r);
+    await during;
 
     // Right after a failover the new leader may still be applying the last writes: read until complete.
     const stored = await eventually(async () => {
