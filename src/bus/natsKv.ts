@@ -1,5 +1,5 @@
 import { AsyncQueue } from '@a2a-mesh/protocol';
-import { StorageType } from '@nats-io/jetstream';
+import { JetStreamApiError, StorageType } from '@nats-io/jetstream';
 import type { KV, KvWatchEntry } from '@nats-io/kv';
 import { Kvm, KvWatchInclude } from '@nats-io/kv';
 import { headers, nuid, type QueuedIterator } from '@nats-io/transport-node';
@@ -39,14 +39,32 @@ export async function openNatsKv(
   const name = kvBucketName(ctx.prefix, bucket);
   const ttlMs = options.ttlMs ?? 0;
   const { kv, status } = await settle(ctx.link, ctx.logger, ctx.requestTimeoutMs, async () => {
-    const kv = await new Kvm(ctx.js).create(name, {
-      history: 1,
-      replicas: ctx.replicas,
-      storage: StorageType.File,
-      timeout: ctx.requestTimeoutMs,
-      ...(ttlMs > 0 ? { ttl: ttlMs } : {}),
-    });
-    return { kv, status: await kv.status() };
+    const kvm = new Kvm(ctx.js);
+    try {
+      const kv = await kvm.create(name, {
+        history: 1,
+        replicas: ctx.replicas,
+        storage: StorageType.File,
+        timeout: ctx.requestTimeoutMs,
+        ...(ttlMs > 0 ? { ttl: ttlMs } : {}),
+      });
+      return { kv, status: await kv.status() };
+    } catch (error) {
+      // Another node created the bucket at the same moment: JetStream can answer the second create
+      // with "subjects overlap with an existing stream" rather than with the stream. Bind to it
+      // (binding checks nothing, the status read does); if there is no such bucket, the first
+      // error stands.
+      if (!(error instanceof JetStreamApiError)) throw error;
+      const kv = await kvm.open(name, { timeout: ctx.requestTimeoutMs });
+      const status = await kv.status().catch(() => {
+        throw error;
+      });
+      ctx.logger.debug(
+        { bucket: name, err: error.message },
+        'KV bucket created by another node at once; bound to it',
+      );
+      return { kv, status };
+    }
   });
   if (status.ttl !== ttlMs) {
     ctx.logger.warn(

@@ -209,3 +209,31 @@ describe('NATS subject layout', () => {
     }
   });
 });
+
+describe('KV buckets opened by several nodes at once', () => {
+  it('every node gets the bucket when they all create it at the same moment', async () => {
+    const nats = await startNatsServer();
+    const buses = await Promise.all(
+      ['n1', 'n2', 'n3', 'n4'].map(async (nodeId) =>
+        nats.track(await connectNatsBus({ servers: nats.url, nodeId })),
+      ),
+    );
+    // Ten fresh buckets, each created by all four buses concurrently (as nodes starting together
+    // against a new NATS do): the losers of each race must bind to the winner's bucket.
+    for (let i = 0; i < 10; i++) {
+      const name = `race${i}`;
+      const buckets = await Promise.all(buses.map((b) => b.kv(name, { ttlMs: i % 2 ? 60_000 : 0 })));
+      await buckets[0]!.put('k', new Uint8Array([i]));
+      for (const bucket of buckets) expect([...((await bucket.get('k'))?.value ?? [])]).toEqual([i]);
+    }
+  });
+
+  it("refuses a bucket whose subjects another stream holds, with the server's error", async () => {
+    const nats = await startNatsServer();
+    const nc = nats.track(await connect({ servers: nats.url }));
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: 'SQUATTER', subjects: ['$KV.mesh_taken.>'] });
+    const bus = nats.track(await connectNatsBus({ servers: nats.url, nodeId: 'n1' }));
+    await expect(bus.kv('taken')).rejects.toThrow(/subjects overlap/);
+  });
+});
