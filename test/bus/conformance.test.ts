@@ -12,6 +12,7 @@ import {
 import { EmbeddedBus } from '../../src/bus/embedded.js';
 import { connectNatsBus } from '../../src/bus/nats.js';
 import { type NatsServer, startNatsServer } from '../helpers/natsServer.js';
+import { eventually } from '../helpers/node.js';
 
 /**
  * The Bus contract, written once and run against the in-process bus and the NATS bus. Each test uses
@@ -21,19 +22,6 @@ import { type NatsServer, startNatsServer } from '../helpers/natsServer.js';
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
-
-async function eventually(check: () => void | Promise<void>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
-}
 
 /** Collects a follower's entries in the background until `count` arrived (or it ends / fails). */
 function collect(follower: LogFollower): { entries: LogEntry[]; done: Promise<Error | undefined> } {

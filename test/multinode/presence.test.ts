@@ -2,25 +2,12 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { connectNatsBus } from '../../src/bus/nats.js';
 import { TtlPresence } from '../../src/services/ttlPresence.js';
 import { startNatsServer } from '../helpers/natsServer.js';
-import { testLogger } from '../helpers/node.js';
+import { eventually, testLogger } from '../helpers/node.js';
 
 /** TTL presence between two buses on one nats-server: lookups from the watched mirror, confirmed absences, expiry. */
 
 const TTL_MS = 1000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function eventually(check: () => void | Promise<void>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await sleep(25);
-    }
-  }
-}
 
 describe('TTL presence on NATS', () => {
   it('sees the subjects of another node from its mirror, keeps them while refreshed, and drops them once that node stops', async () => {
