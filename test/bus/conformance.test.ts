@@ -4,13 +4,12 @@ import {
   type Bus,
   type BusMessage,
   KvConflictError,
-  type LogEntry,
-  type LogFollower,
   NoRespondersError,
   OffsetConflictError,
 } from '../../src/bus/bus.js';
 import { EmbeddedBus } from '../../src/bus/embedded.js';
 import { connectNatsBus } from '../../src/bus/nats.js';
+import { collect, dec, enc, range } from '../helpers/bus.js';
 import { type NatsServer, startNatsServer } from '../helpers/natsServer.js';
 import { eventually } from '../helpers/node.js';
 
@@ -18,24 +17,6 @@ import { eventually } from '../helpers/node.js';
  * The Bus contract, written once and run against the in-process bus and the NATS bus. Each test uses
  * its own log, bucket and topic names, so tests share one nats-server without seeing each other.
  */
-
-const enc = (s: string) => new TextEncoder().encode(s);
-const dec = (b: Uint8Array) => new TextDecoder().decode(b);
-const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
-
-/** Collects a follower's entries in the background until `count` arrived (or it ends / fails). */
-function collect(follower: LogFollower): { entries: LogEntry[]; done: Promise<Error | undefined> } {
-  const entries: LogEntry[] = [];
-  const done = (async () => {
-    try {
-      for await (const e of follower) entries.push(e);
-      return undefined;
-    } catch (err) {
-      return err as Error;
-    }
-  })();
-  return { entries, done };
-}
 
 let seq = 0;
 const unique = (base: string) => `${base}${Date.now().toString(36)}${(seq++).toString(36)}`;

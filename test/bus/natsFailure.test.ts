@@ -1,48 +1,15 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
-import {
-  type Bus,
-  type BusStatus,
-  BusUnavailableError,
-  KvConflictError,
-  type LogEntry,
-  type LogFollower,
-} from '../../src/bus/bus.js';
+import { type Bus, type BusStatus, BusUnavailableError, KvConflictError } from '../../src/bus/bus.js';
 import { connectNatsBus } from '../../src/bus/nats.js';
+import { collect, dec, enc, range } from '../helpers/bus.js';
 import { startNatsCluster, startNatsServer } from '../helpers/natsServer.js';
+import { eventually } from '../helpers/node.js';
 
 /** NATS-only failure behaviour: server restarts, outages, and losing a cluster member. */
 
-const enc = (s: string) => new TextEncoder().encode(s);
-const dec = (b: Uint8Array) => new TextDecoder().decode(b);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
-
-async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await sleep(25);
-    }
-  }
-}
-
-function collect(follower: LogFollower): { entries: LogEntry[]; done: Promise<Error | undefined> } {
-  const entries: LogEntry[] = [];
-  const done = (async () => {
-    try {
-      for await (const e of follower) entries.push(e);
-      return undefined;
-    } catch (err) {
-      return err as Error;
-    }
-  })();
-  return { entries, done };
-}
 
 function statuses(bus: Bus): BusStatus[] {
   const seen: BusStatus[] = [];

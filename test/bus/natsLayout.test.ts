@@ -9,12 +9,9 @@ import { connect, headers } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
 import type { LogEntry } from '../../src/bus/bus.js';
 import { connectNatsBus } from '../../src/bus/nats.js';
+import { dec, enc, range } from '../helpers/bus.js';
 import { startNatsServer } from '../helpers/natsServer.js';
 import { eventually } from '../helpers/node.js';
-
-const enc = (s: string) => new TextEncoder().encode(s);
-const dec = (b: Uint8Array) => new TextDecoder().decode(b);
-const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 /** Every message stored on one subject of the log stream, in stream order. */
 async function storedOn(jsm: JetStreamManager, subject: string): Promise<StoredMsg[]> {
