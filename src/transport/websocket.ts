@@ -7,6 +7,7 @@ import {
   type FrameConnection,
   jsonCodec,
   Subprotocol,
+  TurnCork,
 } from '@a2a-mesh/protocol';
 import type { Logger } from 'pino';
 import { type WebSocket, WebSocketServer } from 'ws';
@@ -39,7 +40,8 @@ class WsConnection implements FrameConnection {
   #frameListener: ((frame: string | Uint8Array) => void) | undefined;
   #closeListener: ((code: number, reason: string) => void) | undefined;
   #closed = false;
-  #corked = false;
+  /** A fan-out burst to this socket leaves in one writev. */
+  readonly #cork = new TurnCork();
   alive = true;
 
   constructor(
@@ -76,25 +78,8 @@ class WsConnection implements FrameConnection {
       this.close(CloseCode.SlowConsumer, 'slow consumer');
       return;
     }
-    this.#cork();
+    this.#cork.hold(this.ws);
     this.ws.send(frame, { binary: this.codec.binary });
-  }
-
-  /**
-   * Holds this socket's writes until the end of the current event-loop turn, so a fan-out burst
-   * leaves in one writev instead of one system call per frame (profiled: most of the node's CPU).
-   */
-  #cork(): void {
-    if (this.#corked) return;
-    const socket = (this.ws as unknown as { _socket?: { cork(): void; uncork(): void; destroyed: boolean } })
-      ._socket;
-    if (!socket || socket.destroyed) return;
-    this.#corked = true;
-    socket.cork();
-    setImmediate(() => {
-      this.#corked = false;
-      if (!socket.destroyed) socket.uncork();
-    });
   }
 
   close(code: number = CloseCode.Normal, reason = ''): void {

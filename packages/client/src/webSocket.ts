@@ -1,4 +1,4 @@
-import { type Codec, type Connector, type FrameConnection, MeshError } from '@a2a-mesh/protocol';
+import { type Codec, type Connector, type FrameConnection, MeshError, TurnCork } from '@a2a-mesh/protocol';
 
 /** A WebSocket constructor with the WHATWG signature: the browser's, Node 22's global, or `ws`'s. */
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => object;
@@ -19,13 +19,6 @@ interface WebSocketLike {
 }
 
 const OPEN = 1;
-
-/** The Node socket under a `ws` WebSocket. */
-interface CorkableSocket {
-  cork(): void;
-  uncork(): void;
-  readonly destroyed: boolean;
-}
 
 /** Options of `webSocketConnector`. */
 export interface WebSocketConnectorOptions {
@@ -163,7 +156,8 @@ class WebSocketConnection implements FrameConnection {
   #closeListener: ((code: number, reason: string) => void) | undefined;
   #closed: { code: number; reason: string } | undefined;
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
-  #corked = false;
+  /** With `ws` in Node, a turn's frames (a reply, the next request) leave in one system call. */
+  readonly #cork = new TurnCork();
 
   constructor(ws: WebSocketLike, codec: Codec, closeTimeoutMs: number) {
     this.#ws = ws;
@@ -180,26 +174,8 @@ class WebSocketConnection implements FrameConnection {
 
   send(frame: string | Uint8Array): void {
     if (this.#closed || this.#ws.readyState !== OPEN) throw new MeshError('closed', 'connection is closed');
-    this.#cork();
+    this.#cork.hold(this.#ws);
     this.#ws.send(frame);
-  }
-
-  /**
-   * With `ws` in Node: holds the TCP socket's writes until the end of the event-loop turn, so the
-   * frames of one turn (a reply, the next request) leave in one system call, as the node does.
-   * Browsers (no socket, no setImmediate) send as they are.
-   */
-  #cork(): void {
-    if (this.#corked) return;
-    const socket = (this.#ws as { _socket?: CorkableSocket })._socket;
-    const later = (globalThis as { setImmediate?: (fn: () => void) => unknown }).setImmediate;
-    if (!socket || typeof socket.cork !== 'function' || socket.destroyed || !later) return;
-    this.#corked = true;
-    socket.cork();
-    later(() => {
-      this.#corked = false;
-      if (!socket.destroyed) socket.uncork();
-    });
   }
 
   close(code = 1000, reason = ''): void {

@@ -168,3 +168,4 @@ export {
 } from './methods.js';
 export type { HandlerContext, RpcPeerOptions } from './peer.js';
 export { assertNever, RpcPeer } from './peer.js';
+export { TurnCork } from './turnCork.js';
