@@ -8,7 +8,6 @@ import {
   classify as classifyMessage,
   ErrorCode,
   type ErrorName,
-  type FrameConnection,
   failure,
   type JsonRpcErrorObject,
   type JsonRpcRequest,
@@ -17,34 +16,17 @@ import {
   MeshError,
   msgpackCodec,
 } from '@a2a-mesh/protocol';
-import type { Logger } from 'pino';
 import type { TransportAuth } from '../auth/gate.js';
+import type { TransportHostOptions } from './host.js';
 import { HttpSessionConnection, SseStream } from './http2Session.js';
 import { type HttpRequest, type HttpResponse, type HttpRouter, readBody } from './httpRouter.js';
 
 /** Settings of the HTTP session transport. Sizes in bytes, times in milliseconds. */
-export interface Http2TransportOptions {
-  /** Largest POST body; larger gets 413. */
-  maxMessageBytes: number;
-  /** Largest backlog of unread events per session; more closes it with 4008. */
-  maxQueueBytes: number;
-  /** Interval of `: ping` comments on every event stream. */
-  heartbeatMs: number;
+export interface Http2TransportOptions extends TransportHostOptions {
   /** How long a session may go without an event stream before it is closed (default 2 × heartbeatMs). */
   detachTimeoutMs?: number;
   /** Sent events kept per session for resuming streams (default 1024 events, at most maxQueueBytes). */
   replayEvents?: number;
-  /** How long a closing stream may take to drain before it is cut. */
-  closeTimeoutMs: number;
-  /** Turns a new connection into a session (the node's `#accept`). */
-  onConnection(conn: FrameConnection, info: { remoteAddress: string; auth: TransportAuth }): void;
-  /** Admits a new session from an IP: 0, or the ms to wait (refused with HTTP 429 and Retry-After). */
-  admitConnection?(remoteAddress: string): number;
-  /** Checks the hello's `Authorization` header (default: none); later requests must repeat it. */
-  checkCredential?(authorization: string | undefined): Promise<TransportAuth>;
-  /** Counts slow-consumer closes. */
-  onSlowConsumer?(): void;
-  logger: Logger;
 }
 
 /** Header carrying the session id, as `Mcp-Session-Id` does in MCP's streamable HTTP transport. */

@@ -9,30 +9,17 @@ import {
   Subprotocol,
   TurnCork,
 } from '@a2a-mesh/protocol';
-import type { Logger } from 'pino';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { TransportAuth } from '../auth/gate.js';
+import type { TransportHostOptions } from './host.js';
 
-/** Settings of the WebSocket transport. Sizes in bytes, times in milliseconds. */
-export interface WebSocketTransportOptions {
+/**
+ * Settings of the WebSocket transport. `heartbeatMs` is the ping interval: a connection that misses
+ * a pong for a whole interval is terminated.
+ */
+export interface WebSocketTransportOptions extends TransportHostOptions {
   /** Path of the endpoint (default `/mesh`). */
   path: string;
-  /** Largest frame accepted; larger closes with 1009. */
-  maxMessageBytes: number;
-  /** Largest send backlog per connection; more closes with 4008 (slow consumer). */
-  maxQueueBytes: number;
-  /** Ping interval; a connection that misses a pong for a whole interval is terminated. */
-  heartbeatMs: number;
-  /** How long a close handshake may take before the socket is destroyed. */
-  closeTimeoutMs: number;
-  onConnection(conn: FrameConnection, info: { remoteAddress: string; auth: TransportAuth }): void;
-  /** Admits a new connection from an IP: 0, or the ms to wait (refused with HTTP 429 and Retry-After). */
-  admitConnection?(remoteAddress: string): number;
-  /** Checks the upgrade's `Authorization` header before the handshake completes (default: none). */
-  checkCredential?(authorization: string | undefined): Promise<TransportAuth>;
-  /** Counts slow-consumer closes. */
-  onSlowConsumer?(): void;
-  logger: Logger;
 }
 
 /** A connection accepted over WebSocket. */
