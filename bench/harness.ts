@@ -8,7 +8,7 @@ import { machineInfo } from './lib/machine.js';
 import { profileText, summarizeProfiles } from './lib/profile.js';
 import { textTable } from './lib/table.js';
 import type { Scenario, ScenarioContext, ScenarioOutcome, ScenarioResult } from './lib/types.js';
-import { REPO_ROOT, WorkerPool } from './lib/workers.js';
+import { REPO_ROOT, removeCompiledProcs, WorkerPool } from './lib/workers.js';
 import { coldStartScenario } from './scenarios/coldStart.js';
 import { fanoutScenario } from './scenarios/fanout.js';
 import { gatewayScenario } from './scenarios/gateway.js';
@@ -66,12 +66,16 @@ export async function runBench(options: BenchOptions = {}): Promise<ScenarioResu
   const outDir = options.outDir ?? DEFAULT_OUT_DIR;
   await mkdir(outDir, { recursive: true });
   const results: ScenarioResult[] = [];
-  for (const scenario of selectScenarios(options.scenarios ?? [])) {
-    const result = await runScenario(scenario, quick, options.profile ?? false, outDir);
-    results.push(result);
-    const file = join(outDir, `${scenario.name}-${stamp(new Date(result.startedAt))}.json`);
-    await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
-    console.log(`  wrote ${file}\n`);
+  try {
+    for (const scenario of selectScenarios(options.scenarios ?? [])) {
+      const result = await runScenario(scenario, quick, options.profile ?? false, outDir);
+      results.push(result);
+      const file = join(outDir, `${scenario.name}-${stamp(new Date(result.startedAt))}.json`);
+      await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
+      console.log(`  wrote ${file}\n`);
+    }
+  } finally {
+    removeCompiledProcs();
   }
   return results;
 }

@@ -19,7 +19,7 @@ const STAMP = 'dist/cli.js';
  * from files on disk), msgpackr (optional native extension), the NATS client and jose (loaded only
  * with --nats or JWT auth), ws's optional native add-ons, and the dev-time loaders.
  */
-const EXTERNAL = [
+export const EXTERNAL = [
   'pino',
   'pino-pretty',
   'thread-stream',
@@ -31,6 +31,23 @@ const EXTERNAL = [
   'tsx',
   'esbuild',
 ];
+
+/**
+ * The esbuild options every compiled node program shares (dist/, and the benchmark's worker
+ * processes): ESM for Node 20, workspace packages from their sources, EXTERNAL left to node_modules.
+ */
+export const NODE_BUNDLE = {
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  conditions: ['source'],
+  external: EXTERNAL,
+  // Bundled CommonJS dependencies call require() for Node built-ins; give the ESM chunks one.
+  banner: {
+    js: "import { createRequire as __meshRequire } from 'node:module'; const require = __meshRequire(import.meta.url);",
+  },
+};
 
 async function newestMtime(dir) {
   let newest = 0;
@@ -65,20 +82,11 @@ export async function buildDist(root = ROOT, outdir = 'dist') {
   await rm(out, { recursive: true, force: true });
   const started = performance.now();
   const result = await build({
+    ...NODE_BUNDLE,
     absWorkingDir: root,
     entryPoints: { cli: 'src/cli/main.ts', index: 'src/index.ts' },
     outdir: out,
-    bundle: true,
     splitting: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    conditions: ['source'],
-    external: EXTERNAL,
-    // Bundled CommonJS dependencies call require() for Node built-ins; give the ESM chunks one.
-    banner: {
-      js: "import { createRequire as __meshRequire } from 'node:module'; const require = __meshRequire(import.meta.url);",
-    },
     sourcemap: true,
     metafile: true,
     logLevel: 'warning',

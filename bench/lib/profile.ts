@@ -1,4 +1,5 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { REPO_ROOT } from './workers.js';
 
@@ -34,21 +35,92 @@ interface CpuProfile {
   timeDeltas: number[];
 }
 
+/** Per compiled worker file: the bundle line where each module starts, and the module's path. */
+const bundleMaps = new Map<string, { starts: number[]; paths: string[] } | null>();
+
+/**
+ * The source module a line of a compiled worker (`compileProc`) comes from: esbuild marks where each
+ * bundled module starts with a `// <path>` comment line. Undefined when the file is gone or unmarked.
+ */
+function bundleModule(file: string, line: number): string | undefined {
+  let map = bundleMaps.get(file);
+  if (map === undefined) {
+    map = null;
+    try {
+      const starts: number[] = [];
+      const paths: string[] = [];
+      const lines = readFileSync(file, 'utf8').split('\n');
+      for (let i = 0; i < lines.length; i++) {
+        const m = /^\/\/ ((?:src|packages|bench|node_modules)\/\S+\.[cm]?[jt]s)$/.exec(lines[i]!);
+        if (m) {
+          starts.push(i);
+          paths.push(m[1]!);
+        }
+      }
+      if (starts.length > 0) map = { starts, paths };
+    } catch {
+      // A profile read after its worker's bundle was removed: frames keep the bundle's path.
+    }
+    bundleMaps.set(file, map);
+  }
+  if (!map) return undefined;
+  let lo = 0;
+  let hi = map.starts.length - 1;
+  if (line < map.starts[0]!) return undefined;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (map.starts[mid]! <= line) lo = mid;
+    else hi = mid - 1;
+  }
+  return map.paths[lo];
+}
+
+/**
+ * Names each frame of a compiled worker (`compileProc`) by the module it was bundled from, in place:
+ * `file://<repo>/<module>` without a line (the bundle's lines are not the source's), so the profile
+ * still reads once the bundle is gone. True when any frame changed.
+ */
+export function mapCompiledFrames(profile: CpuProfile): boolean {
+  let changed = false;
+  for (const { callFrame: f } of profile.nodes) {
+    if (!f.url.startsWith('file://') || !f.url.includes('/.tmp/bench/procs-')) continue;
+    const module = bundleModule(f.url.slice(7), f.lineNumber);
+    if (!module) continue;
+    f.url = `file://${join(REPO_ROOT, module)}`;
+    f.lineNumber = -1;
+    changed = true;
+  }
+  return changed;
+}
+
+/** A frame's script (relative to the repository when inside it) and line (none when unknown). */
+function whereOf(frame: { url: string; lineNumber: number }): { script: string; line: string } {
+  const script = frame.url.startsWith('file://') ? relative(REPO_ROOT, frame.url.slice(7)) : frame.url;
+  return { script, line: script && frame.lineNumber >= 0 ? `:${frame.lineNumber + 1}` : '' };
+}
+
 /** Sums self time per function (name + script + line) over a V8 `.cpuprofile`. */
 export function summarizeProfile(profile: CpuProfile, file: string, topN = 15): ProfileSummary {
+  mapCompiledFrames(profile);
   const byId = new Map(profile.nodes.map((n) => [n.id, n.callFrame]));
   const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const keyOf = (frame: CpuProfile['nodes'][number]['callFrame']) => {
-    const url = frame.url.startsWith('file://') ? relative(REPO_ROOT, frame.url.slice(7)) : frame.url;
-    return `${frame.functionName || '(anonymous)'}\u0000${url ? `${url}:${frame.lineNumber + 1}` : ''}`;
+    const { script, line } = whereOf(frame);
+    return `${frame.functionName || '(anonymous)'}\u0000${script}${line}`;
+  };
+  const isProject = (frame: CpuProfile['nodes'][number]['callFrame']) => {
+    const { script } = whereOf(frame);
+    return script.startsWith('src/') || script.startsWith('packages/');
   };
   const self = new Map<string, number>();
   const inclusive = new Map<string, number>();
   let total = 0;
   let idle = 0;
   for (let i = 0; i < profile.samples.length; i++) {
-    const dt = (profile.timeDeltas[i] ?? 0) / 1000;
+    // A sample lasts until the next one (as DevTools counts); the first delta is the time from
+    // Profiler.start to the first sample, which is the profiler starting, not the program.
+    const dt = (profile.timeDeltas[i + 1] ?? 0) / 1000;
     const id = profile.samples[i]!;
     const frame = byId.get(id);
     if (!frame) continue;
@@ -63,7 +135,7 @@ export function summarizeProfile(profile: CpuProfile, file: string, topN = 15): 
     const onStack = new Set<string>();
     for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
       const f = byId.get(cur);
-      if (f && (f.url.includes('/src/') || f.url.includes('/packages/'))) onStack.add(keyOf(f));
+      if (f && isProject(f)) onStack.add(keyOf(f));
     }
     for (const k of onStack) inclusive.set(k, (inclusive.get(k) ?? 0) + dt);
   }
@@ -95,6 +167,7 @@ export async function summarizeProfiles(dir: string, topN = 15): Promise<Profile
       if (e.isDirectory() && depth < 2) await walk(p, depth + 1);
       else if (e.name.endsWith('.cpuprofile')) {
         const profile = JSON.parse(await readFile(p, 'utf8')) as CpuProfile;
+        if (mapCompiledFrames(profile)) await writeFile(p, JSON.stringify(profile));
         out.push(summarizeProfile(profile, relative(REPO_ROOT, p), topN));
       }
     }

@@ -1,6 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { dirname, join, relative } from 'node:path';
+import { rmSync } from 'node:fs';
+import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { NODE_BUNDLE } from '../../scripts/build.mjs';
 import type { ChildMessage, CommandMap, Usage } from './ipc.js';
 import type { ProcessInfo } from './types.js';
 
@@ -23,8 +25,51 @@ export interface WorkerOptions {
   cpuProfDir?: string;
   /** Extra environment variables. */
   env?: Record<string, string>;
-  /** Run this compiled JavaScript file (absolute path) on plain node instead of `script` under tsx. */
+  /**
+   * Run this JavaScript file (absolute path) on plain node. Absent, `script` is compiled the way
+   * `npm run build` compiles the node (see `compileProc`), or runs under tsx with `BENCH_TSX=1`.
+   */
   compiled?: string;
+}
+
+const compiledProcs = new Map<string, Promise<string>>();
+let procsDir: string | undefined;
+
+/** Removes the compiled workers of this process (the next `compileProc` compiles again). */
+export function removeCompiledProcs(): void {
+  if (procsDir) rmSync(procsDir, { recursive: true, force: true });
+  procsDir = undefined;
+  compiledProcs.clear();
+}
+
+/**
+ * Compiles `bench/procs/<script>` and what it imports from the project (src/, the workspace
+ * packages, bench/lib) into one plain-JavaScript file, with the esbuild options of `npm run build`,
+ * so the workers run what production runs: plain Node.js, no tsx loader or keep-names helpers.
+ * Once per script per harness process, into `.tmp/bench/procs-<pid>/` (removed when it exits).
+ */
+export function compileProc(script: string): Promise<string> {
+  let compiled = compiledProcs.get(script);
+  if (!compiled) {
+    if (!procsDir) {
+      procsDir = join(REPO_ROOT, '.tmp', 'bench', `procs-${process.pid}`);
+      process.once('exit', removeCompiledProcs);
+    }
+    const outfile = join(procsDir, `${basename(script, '.ts')}.mjs`);
+    compiled = import('esbuild').then(async ({ build }) => {
+      await build({
+        ...NODE_BUNDLE,
+        absWorkingDir: REPO_ROOT,
+        entryPoints: [join(REPO_ROOT, 'bench', 'procs', script)],
+        outfile,
+        logLevel: 'warning',
+      });
+      return outfile;
+    });
+    compiledProcs.set(script, compiled);
+    compiled.catch(() => compiledProcs.delete(script));
+  }
+  return compiled;
 }
 
 /** A running worker process that answers typed commands over IPC. */
@@ -217,7 +262,9 @@ export class WorkerPool {
 
   /** Starts a worker process and prints which process runs what. */
   async start<C extends CommandMap>(opts: WorkerOptions): Promise<Worker<C>> {
-    const w = await Worker.start<C>(opts, this.#signal);
+    const compiled =
+      opts.compiled ?? (process.env.BENCH_TSX === '1' ? undefined : await compileProc(opts.script));
+    const w = await Worker.start<C>({ ...opts, ...(compiled ? { compiled } : {}) }, this.#signal);
     this.#live.add(w);
     this.#remember(w.info());
     return w;

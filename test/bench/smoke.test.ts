@@ -27,6 +27,12 @@ function checkWellFormed(r: ScenarioResult): void {
   expect(r.rows.length).toBeGreaterThan(0);
   expect(r.processes.length).toBeGreaterThan(0);
   for (const p of r.processes) expect(p.pid).toBeGreaterThan(0);
+  // Workers run compiled on plain node, as production runs the node (BENCH_TSX=1 runs them under tsx).
+  if (process.env.BENCH_TSX !== '1') {
+    expect(r.processes.filter((p) => /\(compiled \w+\.ts, plain node\)/.test(p.what)).length).toBeGreaterThan(
+      0,
+    );
+  }
   expect(r.machine.cpus).toBeGreaterThan(0);
   for (const row of r.rows) {
     expect(row.figure.length).toBeGreaterThan(0);
