@@ -53,9 +53,17 @@ export function isClosed(record: TaskRecord): boolean {
   return record.kind === 'message' || isTerminalState(stateOf(record));
 }
 
+let lastIsoMs = Number.NaN;
+let lastIso = '';
+
 /** ISO 8601 UTC with milliseconds. */
 export function isoTime(ms: number): string {
-  return new Date(ms).toISOString();
+  // A turn stamps several entries in the same millisecond: format each millisecond once.
+  if (ms !== lastIsoMs) {
+    lastIsoMs = ms;
+    lastIso = new Date(ms).toISOString();
+  }
+  return lastIso;
 }
 
 /**
