@@ -19,7 +19,7 @@ import {
 import type { TransportAuth } from '../auth/gate.js';
 import type { TransportHostOptions } from './host.js';
 import { HttpSessionConnection, SseStream } from './http2Session.js';
-import { type HttpRequest, type HttpResponse, type HttpRouter, readBody } from './httpRouter.js';
+import { type HttpRequest, type HttpResponse, type HttpRouter, readBody, respond } from './httpRouter.js';
 
 /** Settings of the HTTP session transport. Sizes in bytes, times in milliseconds. */
 export interface Http2TransportOptions extends TransportHostOptions {
@@ -192,7 +192,7 @@ export class Http2Transport {
       responses = await Promise.all(answers);
     } catch (error) {
       if (!(error instanceof MeshError)) throw error;
-      if (!res.writableEnded && !gone.signal.aborted) this.#unknownSession(res, codec, sessionId);
+      if (!res.headersSent && !gone.signal.aborted) this.#unknownSession(res, codec, sessionId);
       return;
     }
     if (gone.signal.aborted) return;
@@ -381,13 +381,12 @@ function reply(
   if (res.headersSent || res.writableEnded) return;
   const encoded = codec.encode(body);
   const bytes = typeof encoded === 'string' ? Buffer.from(encoded) : encoded;
-  (res as ServerResponse).writeHead(status, {
+  respond(res, status, bytes, {
     'content-type': codec === msgpackCodec ? 'application/msgpack' : 'application/json',
     'content-length': String(bytes.byteLength),
     'cache-control': 'no-store',
     ...headers,
   });
-  res.end(bytes);
 }
 
 function encodedTooLarge(m: Exclude<Classified, { type: 'invalid' }>, max: number): boolean {

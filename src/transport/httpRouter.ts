@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { type Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 
 /** A request from either the HTTP/1.1 or the HTTP/2 compatibility API. */
 export type HttpRequest = IncomingMessage | Http2ServerRequest;
@@ -90,13 +90,36 @@ export function sendJson(
   headers: Record<string, string> = {},
 ): void {
   const text = JSON.stringify(body);
-  (res as ServerResponse).writeHead(status, {
+  respond(res, status, text, {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(text),
     'cache-control': 'no-store',
     ...headers,
   });
-  res.end(text);
+}
+
+/**
+ * Writes a whole response: `headers` (lower-case names) and `body`. On HTTP/2 the stream is answered
+ * directly: the compatibility API's writeHead and end validate and copy every header again, which
+ * took 8% of the node's CPU per A2A SendMessage. The compatibility response object still reports
+ * `headersSent` and emits `finish` and `close`; its `writableEnded` stays false.
+ */
+export function respond(
+  res: HttpResponse,
+  status: number,
+  body: string | Uint8Array,
+  headers: Record<string, string | number>,
+): void {
+  if (res instanceof Http2ServerResponse && res.req.method !== 'HEAD') {
+    const stream = res.stream;
+    if (!stream.headersSent && !stream.destroyed) {
+      stream.respond({ ...headers, ':status': status });
+      stream.end(body);
+      return;
+    }
+  }
+  (res as ServerResponse).writeHead(status, headers);
+  res.end(body);
 }
 
 /**
