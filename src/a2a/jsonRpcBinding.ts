@@ -18,7 +18,14 @@ import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { type HttpRequest, type HttpResponse, readBody, sendJson } from '../transport/httpRouter.js';
 import { type A2AVersion, invalidParams, toA2AWire } from './errors.js';
-import type { Delivered, Requester, TaskScope, TaskService, TaskStream } from './taskService.js';
+import type {
+  Delivered,
+  OnCallerGone,
+  Requester,
+  TaskScope,
+  TaskService,
+  TaskStream,
+} from './taskService.js';
 import {
   DeletePushConfigParamsV03Schema,
   GetPushConfigParamsV03Schema,
@@ -39,7 +46,8 @@ interface Call {
   agentId: string;
   /** Who is calling: the authenticated agent, or `http` when the node runs without authentication. */
   requester: Requester;
-  signal: AbortSignal;
+  /** Stops work for the caller once its stream closes unanswered. */
+  onGone: OnCallerGone;
   /** `Last-Event-ID` of the request, as a sequence (the sequence extension). */
   lastEventId: number | undefined;
 }
@@ -87,7 +95,7 @@ export class JsonRpcBinding {
     const t = tasks;
     const v1: Record<string, MethodDef> = {
       SendMessage: method(SendMessageRequestSchema, async (p, c) => ({
-        result: await t.sendMessage(c.agentId, p, c.requester, '1.0', c.signal),
+        result: await t.sendMessage(c.agentId, p, c.requester, '1.0', c.onGone),
       })),
       SendStreamingMessage: method(SendMessageRequestSchema, async (p, c) => ({
         stream: await t.streamMessage(c.agentId, p, c.requester, '1.0'),
@@ -125,7 +133,7 @@ export class JsonRpcBinding {
     };
     const v03: Record<string, MethodDef> = {
       'message/send': method(MessageSendParamsV03Schema, async (p, c) => {
-        const r = await t.sendMessage(c.agentId, sendFrom03(p), c.requester, '0.3', c.signal);
+        const r = await t.sendMessage(c.agentId, sendFrom03(p), c.requester, '0.3', c.onGone);
         return { result: 'task' in r ? taskTo03(r.task) : messageTo03(r.message) };
       }),
       'message/stream': method(MessageSendParamsV03Schema, async (p, c) => ({
@@ -245,26 +253,26 @@ export class JsonRpcBinding {
         error: toA2AWire(invalidParams('params', parsed.error.issues), version),
       });
     }
-    const abort = new AbortController();
-    // Aborts only a request still running when its stream closes (an answered one has nothing to stop).
-    res.once('close', () => {
-      if (!res.writableEnded) abort.abort();
-    });
     const extension = wantsSequence(req, version);
+    const caller = watchCaller(res);
     let outcome: Outcome;
     try {
       outcome = await def.run(parsed.data as never, {
         agentId,
         requester,
-        signal: abort.signal,
+        onGone: caller.onGone,
         lastEventId: parseLastEventId(header(req, 'last-event-id')),
       });
     } catch (error) {
+      caller.answered();
       return sendRpc(res, 200, id, { error: this.#wire(error, version, name) });
     }
     const extra: Record<string, string> = extension ? { 'a2a-extensions': TASK_SEQUENCE_EXTENSION } : {};
-    if ('result' in outcome) return sendRpc(res, 200, id, { result: outcome.result }, extra);
-    await this.#sse(res, id, outcome, version, extension, extra, abort.signal);
+    if ('result' in outcome) {
+      caller.answered();
+      return sendRpc(res, 200, id, { result: outcome.result }, extra);
+    }
+    await this.#sse(res, id, outcome, version, extension, extra, caller.onGone);
   }
 
   async #sse(
@@ -274,11 +282,11 @@ export class JsonRpcBinding {
     version: A2AVersion,
     extension: boolean,
     headers: Record<string, string>,
-    signal: AbortSignal,
+    onGone: OnCallerGone,
   ): Promise<void> {
     const { stream, map } = outcome;
     const out = res as ServerResponse;
-    signal.addEventListener('abort', () => stream.close(), { once: true });
+    onGone(() => stream.close());
     out.writeHead(200, {
       'content-type': 'text/event-stream',
       'cache-control': 'no-cache',
@@ -309,6 +317,38 @@ export class JsonRpcBinding {
     this.log.error({ err: error, method }, 'A2A handler failed');
     return toA2AWire(RpcError.of('InternalError', 'internal error'), version);
   }
+}
+
+/**
+ * Watches a request's stream for closing before its response (the caller went away): an
+ * `OnCallerGone` without an AbortController per request (one showed in gateway profiles).
+ * `answered()` marks the response as written (a direct HTTP/2 answer leaves `writableEnded` false).
+ */
+function watchCaller(res: HttpResponse): { onGone: OnCallerGone; answered(): void } {
+  let stops: Set<() => void> | undefined;
+  let gone = false;
+  let answered = false;
+  res.once('close', () => {
+    if (answered || res.writableEnded) return;
+    gone = true;
+    if (stops) for (const stop of stops) stop();
+    stops = undefined;
+  });
+  return {
+    onGone: (stop) => {
+      if (gone) {
+        stop();
+        return () => {};
+      }
+      stops ??= new Set();
+      stops.add(stop);
+      return () => stops?.delete(stop);
+    },
+    answered: () => {
+      answered = true;
+      stops = undefined;
+    },
+  };
 }
 
 /** ProtoJSON reads `null` as "not set": drop null members so optional fields validate. */

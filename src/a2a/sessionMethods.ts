@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { CallContext, Dispatcher } from '../rpc/dispatcher.js';
 import type { Session } from '../sessions/session.js';
 import { newId } from '../util/ids.js';
-import type { Requester, TaskService, TaskStream } from './taskService.js';
+import { goneOnAbort, type Requester, type TaskService, type TaskStream } from './taskService.js';
 
 /** Open task streams per session, at most this many (further ones get quota_exceeded). */
 const MAX_STREAMS_PER_SESSION = 100;
@@ -41,7 +41,9 @@ export class A2ASessionMethods {
     // With authentication on, an agent sees only the tasks it requested or executes.
     const viewer = (ctx: CallContext): { viewer?: Requester } | undefined =>
       ctx.principal.method === 'none' ? undefined : { viewer: requester(ctx) };
-    d.register('SendMessage', (p, ctx) => t.sendMessage(p.agentId, p, requester(ctx), '1.0', ctx.signal));
+    d.register('SendMessage', (p, ctx) =>
+      t.sendMessage(p.agentId, p, requester(ctx), '1.0', goneOnAbort(ctx.signal)),
+    );
     d.register('SendStreamingMessage', async (p, ctx) =>
       this.#open(ctx, await t.streamMessage(p.agentId, p, requester(ctx), '1.0')),
     );

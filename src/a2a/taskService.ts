@@ -44,6 +44,24 @@ export interface TaskStream extends AsyncIterable<Delivered> {
   close(): void;
 }
 
+/**
+ * Calls `stop` once the caller has gone (its request aborted or its stream closed unanswered), at
+ * once if it already has; returns a function that stops watching.
+ */
+export type OnCallerGone = (stop: () => void) => () => void;
+
+/** `OnCallerGone` for a request with an AbortSignal. */
+export function goneOnAbort(signal: AbortSignal): OnCallerGone {
+  return (stop) => {
+    if (signal.aborted) {
+      stop();
+      return () => {};
+    }
+    signal.addEventListener('abort', stop, { once: true });
+    return () => signal.removeEventListener('abort', stop);
+  };
+}
+
 /** Who sends a message: an HTTP client, or a mesh agent delegating over its session. */
 /**
  * Who may see a task through an endpoint: `agentId` limits it to tasks executed by that agent (the
@@ -218,7 +236,7 @@ export class TaskService {
     req: SendMessageRequest,
     requester: Requester,
     version: A2AVersion,
-    signal?: AbortSignal,
+    onGone?: OnCallerGone,
   ): Promise<SendMessageResponse> {
     const { taskId, from, historyLength } = await this.startTurn(agentId, req, requester, version);
     const immediate = req.configuration?.returnImmediately === true;
@@ -237,7 +255,7 @@ export class TaskService {
         }
         return false;
       },
-      signal,
+      onGone,
     );
     const record = await this.store.load(taskId);
     if (!record) throw taskNotFound(taskId);
@@ -260,15 +278,14 @@ export class TaskService {
     taskId: string,
     from: number,
     done: (entry: TaskLogEntry) => boolean,
-    signal?: AbortSignal,
+    onGone?: OnCallerGone,
   ): Promise<void> {
     const follower = this.store.follow(taskId, from);
-    const onAbort = () => follower.close();
-    signal?.addEventListener('abort', onAbort, { once: true });
+    const unwatch = onGone?.(() => follower.close());
     try {
       for await (const { entry } of follower) if (done(entry)) return;
     } finally {
-      signal?.removeEventListener('abort', onAbort);
+      unwatch?.();
       follower.close();
     }
   }
