@@ -75,7 +75,7 @@ describe('A2A gateway: a caller that goes away', () => {
     await startAgent(node, 'worker');
     const session = connect(node.url.replace(/^ws/, 'http').replace(/\/mesh$/, ''));
     onTestFinished(() => session.close());
-    const post = (text: string) =>
+    const post = () =>
       session.request({
         ':method': 'POST',
         ':path': '/agents/worker/a2a',
@@ -83,14 +83,14 @@ describe('A2A gateway: a caller that goes away', () => {
         'a2a-version': '1.0',
       });
 
-    const slow = post('slow');
+    const slow = post();
     slow.on('error', () => {});
     slow.end(body('SendMessage', 'slow'));
     await eventually(() => expect(open()).toBe(1));
     slow.close();
     await eventually(() => expect(open()).toBe(0));
 
-    const answered = post('reply');
+    const answered = post();
     const chunks: Buffer[] = [];
     answered.on('data', (c: Buffer) => chunks.push(c));
     const ended = new Promise((resolve) => answered.on('end', resolve));
