@@ -35,13 +35,16 @@ export interface TaskRecord {
   requester: string;
   createdAt: number;
   updatedAt: number;
+  /** True once a push config was created for the task: only then are its events checked for webhooks. */
+  push?: true;
 }
 
 /** One entry of a task's log. Only `event` entries are delivered to clients. */
 export type TaskLogEntry =
   | { type: 'event'; at: number; event: StreamResponse }
   | { type: 'input'; at: number; message: Message }
-  | { type: 'end'; at: number; error?: string };
+  | { type: 'end'; at: number; error?: string }
+  | { type: 'push'; at: number };
 
 /** The state a record's task is in. */
 export function stateOf(record: TaskRecord): TaskState {
@@ -82,6 +85,11 @@ export function applyEntry(record: TaskRecord, entry: TaskLogEntry, sequence: nu
       return next;
     case 'end':
       next.turnRunning = false;
+      return next;
+    case 'push':
+      // Marks the task as having webhooks; the task itself (and its update time) is unchanged.
+      next.push = true;
+      next.updatedAt = record.updatedAt;
       return next;
     case 'event':
       next.turnStarted = true;

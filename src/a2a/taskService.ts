@@ -312,7 +312,7 @@ export class TaskService {
         try {
           if (initial) yield initial;
           for await (const { sequence, entry } of follower) {
-            if (entry.type === 'input') continue;
+            if (entry.type === 'input' || entry.type === 'push') continue;
             if (entry.type === 'end') {
               if (mode === 'turn' || isTerminalState(state)) return;
               continue;
@@ -653,6 +653,11 @@ export class TaskService {
       createdAt: Date.now(),
     };
     await this.store.putPushConfig(stored);
+    // The task's first config marks its log: every later append folds the mark (appends are
+    // compare-and-set on the log), so events are checked for webhooks only on tasks that have them,
+    // and an event written on any node after this call returns is checked.
+    const now = Date.now();
+    await this.store.append(taskId, (r) => (r.push ? [] : [{ type: 'push', at: now }]));
     return stored.config;
   }
 
@@ -693,7 +698,7 @@ export class TaskService {
         (x): x is { entry: Extract<TaskLogEntry, { type: 'event' }>; sequence: number } =>
           x.entry.type === 'event',
       );
-    if (events.length === 0) return;
+    if (events.length === 0 || !result.record.push) return;
     void this.store
       .listPushConfigs(taskId)
       .then((configs) => {

@@ -2,6 +2,10 @@ import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'nod
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { isPrivateAddress } from '../../src/a2a/addressGuard.js';
+import type { Bus, KvBucket } from '../../src/bus/bus.js';
+import { EmbeddedBus } from '../../src/bus/embedded.js';
+import { startNatsNode } from '../helpers/natsNode.js';
+import { startNatsServer } from '../helpers/natsServer.js';
 import { eventually } from '../helpers/node.js';
 import { rpc, startAgent, startGatewayNode, userMessage } from './helpers.js';
 
@@ -205,5 +209,85 @@ describe('push config ids', () => {
     expect(listed.body.result).toEqual([
       { taskId, pushNotificationConfig: { id: 'mine', url: 'http://127.0.0.1:9/hook' } },
     ]);
+  });
+
+  it('a config created through node A gets the events the agent publishes through node B (NATS)', async () => {
+    const nats = await startNatsServer();
+    const a2a = { pushAllowHosts: ['127.0.0.1'], push: { initialBackoffMs: 20, maxBackoffMs: 100 } };
+    const a = await startNatsNode(nats.url, 'node-a', { a2a });
+    const b = await startNatsNode(nats.url, 'node-b', { a2a });
+    // The agent is on B; the client talks to A only.
+    await startAgent(b, 'asker');
+    const url = `${a.httpUrl}/agents/asker/a2a`;
+    await eventually(async () =>
+      expect((await fetch(`${a.httpUrl}/agents/asker/.well-known/agent-card.json`)).status).toBe(200),
+    );
+    const hook = await webhook((_n, res) => res.writeHead(204).end());
+    const first = await rpc(url, 'SendMessage', { message: userMessage('ask me') });
+    const task = (first.body.result as { task: { id: string; status: { state: string } } }).task;
+    expect(task.status.state).toBe('TASK_STATE_INPUT_REQUIRED');
+    await rpc(url, 'CreateTaskPushNotificationConfig', { taskId: task.id, url: hook.url });
+    const second = await rpc(url, 'SendMessage', { message: userMessage('Ada', { taskId: task.id }) });
+    expect((second.body.result as { task: { status: { state: string } } }).task.status.state).toBe(
+      'TASK_STATE_COMPLETED',
+    );
+    await eventually(() =>
+      expect(hook.hits.map((h) => stateOf(h.body) ?? 'artifact')).toEqual([
+        // The turn opens with a snapshot of the task as it stood (input required), then its events.
+        'TASK_STATE_INPUT_REQUIRED',
+        'TASK_STATE_WORKING',
+        'artifact',
+        'TASK_STATE_COMPLETED',
+      ]),
+    );
+  });
+
+  it('looks up push configs only for tasks that have one', async () => {
+    // Counts listings of the push-config bucket (a JetStream key listing per call on NATS).
+    const inner = new EmbeddedBus();
+    onTestFinished(() => inner.close());
+    let listings = 0;
+    const countKeys = (bucket: KvBucket): KvBucket =>
+      new Proxy(bucket, {
+        get(target, prop) {
+          const v = Reflect.get(target, prop) as unknown;
+          if (prop === 'keys') {
+            return (...args: Parameters<KvBucket['keys']>) => {
+              listings++;
+              return target.keys(...args);
+            };
+          }
+          return typeof v === 'function' ? v.bind(target) : v;
+        },
+      });
+    const bus = new Proxy(inner, {
+      get(target, prop) {
+        if (prop === 'kv') {
+          return async (name: string, options?: Parameters<Bus['kv']>[1]) => {
+            const bucket = await target.kv(name, options);
+            return name === 'a2a-push' ? countKeys(bucket) : bucket;
+          };
+        }
+        const v = Reflect.get(target, prop) as unknown;
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const node = await startGatewayNode({ bus });
+    await startAgent(node, 'echo');
+    const url = `${node.httpUrl}/agents/echo/a2a`;
+    for (let i = 0; i < 5; i++) {
+      const r = await rpc(url, 'SendMessage', { message: userMessage(`hello ${i}`) });
+      expect((r.body.result as { task: { status: { state: string } } }).task.status.state).toBe(
+        'TASK_STATE_COMPLETED',
+      );
+    }
+    expect(listings).toBe(0);
+    const hook = await webhook((_n, res) => res.writeHead(204).end());
+    await rpc(url, 'SendMessage', {
+      message: userMessage('hello hooked'),
+      configuration: { taskPushNotificationConfig: { url: hook.url } },
+    });
+    await eventually(() => expect(hook.hits).toHaveLength(4));
+    expect(listings).toBeGreaterThan(0);
   });
 });
