@@ -85,6 +85,20 @@ export type H2ServerCommands = {
   start: { args: null; result: { url: string } };
 };
 
+// ---------------------------------------------------------------- h2 → ws relay (floor of scenario 7)
+
+export type H2RelayCommands = {
+  /** Listens for POSTs (`url`) and for the one agent connection (`agentUrl`). */
+  start: { args: null; result: { url: string; agentUrl: string } };
+  /** True once the agent has connected. */
+  connected: { args: null; result: boolean };
+};
+
+export type RelayAgentCommands = {
+  /** Connects to the relay and answers every forwarded message. */
+  start: { args: { url: string }; result: null };
+};
+
 // ---------------------------------------------------------------- mesh agent (scenario 7)
 
 export type MeshAgentCommands = {

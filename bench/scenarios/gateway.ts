@@ -2,18 +2,22 @@
  * Scenario 7: the A2A gateway. A2A `SendMessage` round trips/s through a node's gateway
  * (`POST /agents/{agentId}/a2a`, JSON-RPC binding, A2A v1.0) to a mesh agent in its own process that
  * answers with a direct message, over one h2c session with 16 streams in flight; against raw h2 JSON
- * POSTs on one session to a server that parses the request and answers the same way. If the gateway
- * is missing from the tree, the mesh figure is reported as not available (never a made-up number).
+ * POSTs on one session to a server that parses the request and answers the same way. A third side
+ * measures the topology's floor with no mesh code: a raw h2 server that relays each POST over a raw
+ * `ws` connection to an agent process and answers with its reply. If the gateway is missing from the
+ * tree, the mesh figure is reported as not available (never a made-up number).
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { row, type Scenario, type ScenarioContext, type ScenarioOutcome } from '../lib/types.js';
-import { REPO_ROOT } from '../lib/workers.js';
+import { REPO_ROOT, type Worker } from '../lib/workers.js';
 import type {
+  H2RelayCommands,
   H2ServerCommands,
   LoadGenCommands,
   MeshAgentCommands,
   MeshNodeCommands,
+  RelayAgentCommands,
 } from '../procs/commands.js';
 import { checkBudget, cpuDuring, cpuText, medianOf, profiled, token } from './common.js';
 
@@ -24,6 +28,16 @@ function gatewayMissing(): string | undefined {
   return existsSync(join(REPO_ROOT, 'src', 'a2a', 'gateway.ts'))
     ? undefined
     : 'not available: the gateway has not landed';
+}
+
+/** One side of the comparison: where its POSTs go and which processes serve them. */
+interface Side {
+  name: string;
+  url: string;
+  path: string;
+  headers: Record<string, string>;
+  servers: readonly Worker[];
+  trials: Trial[];
 }
 
 export const gatewayScenario: Scenario = {
@@ -38,116 +52,152 @@ export const gatewayScenario: Scenario = {
     const warmupMs = q ? 200 : 500;
     const durationMs = q ? 400 : 1500;
     const payloadBytes = 100;
+    const load = await ctx.workers.start<LoadGenCommands>({ role: 'load generator', script: 'loadGen.ts' });
+
     const server = await ctx.workers.start<H2ServerCommands>({
       role: 'raw h2 JSON server',
       script: 'h2Server.ts',
     });
-    const load = await ctx.workers.start<LoadGenCommands>({ role: 'load generator', script: 'loadGen.ts' });
     const { url: h2Url } = await server.call('start', null);
+    const base: Side = {
+      name: 'baseline',
+      url: h2Url,
+      path: '/rpc',
+      headers: {},
+      servers: [server],
+      trials: [],
+    };
+
+    const relay = await ctx.workers.start<H2RelayCommands>({
+      role: 'raw h2 → ws relay',
+      script: 'h2Relay.ts',
+    });
+    const relayAddr = await relay.call('start', null);
+    const relayAgent = await ctx.workers.start<RelayAgentCommands>({
+      role: 'raw ws relay agent',
+      script: 'relayAgent.ts',
+    });
+    await relayAgent.call('start', { url: relayAddr.agentUrl });
+    for (let i = 0; !(await relay.call('connected', null)); i++) {
+      if (i > 200) throw new Error('the relay agent did not connect');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const floor: Side = {
+      name: 'relay floor',
+      url: relayAddr.url,
+      path: '/rpc',
+      headers: {},
+      servers: [relay, relayAgent],
+      trials: [],
+    };
+
     const missing = gatewayMissing();
-    let node: Awaited<ReturnType<typeof ctx.workers.start<MeshNodeCommands>>> | undefined;
-    let agent: Awaited<ReturnType<typeof ctx.workers.start<MeshAgentCommands>>> | undefined;
-    let gatewayBase = '';
-    const agentId = `bench-agent-${token()}`;
+    let mesh: Side | undefined;
+    let node: Worker<MeshNodeCommands> | undefined;
     if (!missing) {
+      const agentId = `bench-agent-${token()}`;
       node = await ctx.workers.start<MeshNodeCommands>({
         role: 'mesh node (embedded bus, A2A gateway)',
         script: 'meshNode.ts',
       });
       const { url } = await node.call('start', { bus: 'embedded' });
-      gatewayBase = url.replace(/^ws:/, 'http:').replace(/\/mesh$/, '');
-      agent = await ctx.workers.start<MeshAgentCommands>({
+      const agent = await ctx.workers.start<MeshAgentCommands>({
         role: 'mesh agent (answers tasks)',
         script: 'meshAgent.ts',
       });
       await agent.call('start', { url, agentId });
+      mesh = {
+        name: 'mesh',
+        url: url.replace(/^ws:/, 'http:').replace(/\/mesh$/, ''),
+        path: `/agents/${agentId}/a2a`,
+        headers: { 'a2a-version': '1.0' },
+        servers: [node, agent],
+        trials: [],
+      };
     }
+    const sides = mesh ? [base, floor, mesh] : [base, floor];
+
     // A fresh node's round trip runs through far more code than the baseline's, and V8 takes a few
     // thousand requests to optimise it (the first 1.5 s trial measured 25-40% slower than the third):
-    // both sides get one unrecorded run first, so every trial measures warmed-up code.
-    const primeMs = q ? 200 : 2000;
-    const prime = async (url: string, path: string, headers: Record<string, string>) => {
+    // every side gets one unrecorded run first, so every trial measures warmed-up code.
+    for (const side of sides) {
       const r = await load.call('h2Run', {
-        url,
-        path,
-        headers,
+        url: side.url,
+        path: side.path,
+        headers: side.headers,
         concurrency,
         warmupMs: 0,
-        durationMs: primeMs,
+        durationMs: q ? 200 : 2000,
         payloadBytes,
       });
-      return `${r.completed.toLocaleString('en-US')} round trips, ${r.errors} errors`;
-    };
-    ctx.progress(`warm-up, not recorded: baseline ${await prime(h2Url, '/rpc', {})}`);
-    if (node) {
       ctx.progress(
-        `warm-up, not recorded: gateway ${await prime(gatewayBase, `/agents/${agentId}/a2a`, { 'a2a-version': '1.0' })}`,
+        `warm-up, not recorded: ${side.name} ${r.completed.toLocaleString('en-US')} round trips, ${r.errors} errors`,
       );
     }
-    const base: Trial[] = [];
-    const mesh: Trial[] = [];
-    for (let i = 0; i < trialsEach; i++) {
-      checkBudget(ctx);
-      const bRun = load.call('h2Run', {
-        url: h2Url,
-        path: '/rpc',
-        headers: {},
+
+    const measure = async (side: Side): Promise<Trial> => {
+      const run = load.call('h2Run', {
+        url: side.url,
+        path: side.path,
+        headers: side.headers,
         concurrency,
         warmupMs,
         durationMs,
         payloadBytes,
       });
-      const bCpu = await cpuDuring([server, load], warmupMs, durationMs);
-      const b = { ...(await bRun), cpu: bCpu };
-      base.push(b);
-      ctx.progress(
-        `baseline ${i + 1}/${trialsEach}: ${Math.round(b.rate).toLocaleString('en-US')} h2 JSON POST round trips/s (cpu ${cpuText(bCpu)})`,
-      );
-      if (!node || !agent) continue;
-      checkBudget(ctx);
-      const gateway = node;
-      const meshAgent = agent;
-      const trial = async (): Promise<Trial> => {
-        const run = load.call('h2Run', {
-          url: gatewayBase,
-          path: `/agents/${agentId}/a2a`,
-          headers: { 'a2a-version': '1.0' },
-          concurrency,
-          warmupMs,
-          durationMs,
-          payloadBytes,
-        });
-        const cpu = await cpuDuring([gateway, meshAgent, load], warmupMs, durationMs);
-        return { ...(await run), cpu };
-      };
-      const m =
-        i === trialsEach - 1 ? await profiled(ctx, [gateway], 'gateway SendMessage', trial) : await trial();
-      mesh.push(m);
-      ctx.progress(
-        `mesh ${i + 1}/${trialsEach}: ${Math.round(m.rate).toLocaleString('en-US')} SendMessage round trips/s through the gateway ` +
-          `(${m.errors} errors${m.firstError ? `, first: ${m.firstError}` : ''}; cpu ${cpuText(m.cpu)})`,
-      );
+      const cpu = await cpuDuring([...side.servers, load], warmupMs, durationMs);
+      return { ...(await run), cpu };
+    };
+    for (let i = 0; i < trialsEach; i++) {
+      for (const side of sides) {
+        checkBudget(ctx);
+        const profile = side === mesh && node && i === trialsEach - 1;
+        const t = profile
+          ? await profiled(ctx, [node!], 'gateway SendMessage', () => measure(side))
+          : await measure(side);
+        side.trials.push(t);
+        ctx.progress(
+          `${side.name} ${i + 1}/${trialsEach}: ${Math.round(t.rate).toLocaleString('en-US')} round trips/s ` +
+            `(${t.errors} errors${t.firstError ? `, first: ${t.firstError}` : ''}; cpu ${cpuText(t.cpu)})`,
+        );
+      }
     }
+
+    const rate = (s: Side) => medianOf(s.trials, (t) => t.rate);
     const notes = [
       `one h2c session, ${concurrency} streams in flight, JSON-RPC SendMessage with a ${payloadBytes}-character text part; ` +
         'the baseline server parses the request and answers a message; through the gateway the node routes each message to the agent ' +
         '(task/execute over its WebSocket session), the agent replies (task/publish, task/done), the node answers the POST',
+      'relay floor: the same three processes and hops with no mesh code (raw h2 server → one raw ws message to an agent process → ' +
+        'one raw ws answer → the POST answered), no validation, task state or log: what any gateway in this topology costs on this machine',
     ];
-    if (missing) ctx.progress(`mesh: ${missing}`);
+    if (mesh) {
+      notes.push(`the gateway reaches ${(rate(mesh) / rate(floor)).toFixed(2)} of the relay floor`);
+    } else {
+      ctx.progress(`mesh: ${missing}`);
+    }
     return {
       rows: [
         row({
           figure: 'A2A SendMessage round trips/s through the gateway',
           unit: '/s',
-          baseline: medianOf(base, (b) => b.rate),
+          baseline: rate(base),
           baselineLabel: 'raw h2 JSON POST, 1 session',
-          mesh: missing ? null : medianOf(mesh, (m) => m.rate),
+          mesh: mesh ? rate(mesh) : null,
           target: { type: 'ratioAtLeast', value: 0.5 },
           ...(missing ? { note: missing } : {}),
         }),
+        row({
+          figure: 'floor: the same hop with no mesh code (raw h2 → raw ws relay to an agent process)',
+          unit: '/s',
+          baseline: rate(base),
+          baselineLabel: 'raw h2 JSON POST, 1 session',
+          mesh: rate(floor),
+          target: null,
+        }),
       ],
       notes,
-      trials: { baseline: base, mesh: missing ?? mesh },
+      trials: { baseline: base.trials, relayFloor: floor.trials, mesh: missing ?? mesh?.trials ?? [] },
     };
   },
 };
