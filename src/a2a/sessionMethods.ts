@@ -66,9 +66,10 @@ export class A2ASessionMethods {
       return {};
     });
     d.register('GetExtendedAgentCard', (p) => this.extendedCard(p.agentId));
-    d.register('task/publish', async (p, ctx) => ({
-      sequence: await t.publish(ctx.agentId, p.taskId, p.event),
-    }));
+    d.register('task/publish', async (p, ctx) => {
+      const { sequence, ended } = await t.publish(ctx.agentId, p.taskId, p.event);
+      return ended ? { sequence, ended } : { sequence };
+    });
     d.register('task/done', async (p, ctx) => {
       await t.done(ctx.agentId, p.taskId, p.error);
       return {};

@@ -486,10 +486,20 @@ export class TaskService {
 
   // ---------------------------------------------------------------- the executing agent's side
 
-  /** `task/publish` from the agent executing `taskId`: validates, stores, delivers. Returns its sequence. */
-  async publish(callerAgentId: string, taskId: string, event: StreamResponse): Promise<number> {
+  /**
+   * `task/publish` from the agent executing `taskId`: validates, stores, delivers. Returns the event's
+   * sequence, and `ended` when the event closed the task (a direct message or a terminal state): no
+   * more events can follow, so the turn's end is written with it and the agent sends no `task/done`
+   * (one that does changes nothing).
+   */
+  async publish(
+    callerAgentId: string,
+    taskId: string,
+    event: StreamResponse,
+  ): Promise<{ sequence: number; ended: boolean }> {
     const now = Date.now();
     const missing = () => taskNotFound(taskId);
+    let eventIndex = 0;
     const result = await this.store.append(
       taskId,
       (r) => {
@@ -507,13 +517,17 @@ export class TaskService {
         let e = this.#normalize(r, event, now);
         if (!r.turnStarted && !('task' in e) && !('message' in e)) entries.push(this.#snapshotEntry(r, now));
         if ('task' in e) e = { task: mergeTaskSnapshot(r, e.task, now) };
-        entries.push({ type: 'event', at: now, event: e });
+        const entry: TaskLogEntry = { type: 'event', at: now, event: e };
+        eventIndex = entries.push(entry) - 1;
+        if (r.turnRunning && closes(r, e)) entries.push({ type: 'end', at: now });
         return entries;
       },
       missing,
     );
+    const ended = result.entries.length > eventIndex + 1 && result.entries.at(-1)?.type === 'end';
+    if (ended) this.#turnEnded(taskId, result.record.turn);
     this.#notify(taskId, result);
-    return result.sequences.at(-1) ?? result.record.sequence;
+    return { sequence: result.sequences[eventIndex] ?? result.record.sequence, ended };
   }
 
   /** `task/done`: the executor of the task's current turn returned. A task left submitted or working is failed. */
@@ -554,9 +568,14 @@ export class TaskService {
       },
       missing,
     );
-    const running = this.#running.get(taskId);
-    if (running !== undefined && running.turn === ended) this.#running.delete(taskId);
+    if (ended !== undefined) this.#turnEnded(taskId, ended);
     this.#notify(taskId, result);
+  }
+
+  /** Stops the liveness checks of `turn` (it ended). */
+  #turnEnded(taskId: string, turn: number): void {
+    const running = this.#running.get(taskId);
+    if (running !== undefined && running.turn === turn) this.#running.delete(taskId);
   }
 
   #normalize(r: TaskRecord, event: StreamResponse, now: number): StreamResponse {
@@ -719,6 +738,14 @@ export class TaskService {
     clearInterval(this.#timer);
     for (const s of [...this.#streams]) s.close();
   }
+}
+
+/** True when `event`, written after `r`, closes the task: a direct reply, or a terminal state. */
+function closes(r: TaskRecord, event: StreamResponse): boolean {
+  if ('message' in event) return r.kind === 'pending';
+  if ('task' in event) return isTerminalState(event.task.status.state);
+  if ('statusUpdate' in event) return isTerminalState(event.statusUpdate.status.state);
+  return false;
 }
 
 function statusTime(r: TaskRecord): number {

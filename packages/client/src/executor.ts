@@ -74,7 +74,7 @@ export interface TaskHost {
   call(
     method: 'task/publish',
     params: { taskId: string; event: StreamResponse },
-  ): Promise<{ sequence: number }>;
+  ): Promise<{ sequence: number; ended?: boolean }>;
   call(method: 'task/done', params: { taskId: string; error?: string }): Promise<unknown>;
 }
 
@@ -88,6 +88,8 @@ class Turn implements TaskContext {
   readonly metadata: Record<string, Json> | undefined;
   readonly from: string | undefined;
   readonly abort = new AbortController();
+  /** True once the node said an event ended the turn (it closed the task): no `task/done` then. */
+  ended = false;
   #tail: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -111,7 +113,8 @@ class Turn implements TaskContext {
   publish(event: StreamResponse): Promise<number> {
     // One at a time, in order: the node validates each event against the state the previous left.
     const next = this.#tail.then(async () => {
-      const { sequence } = await this.host.call('task/publish', { taskId: this.taskId, event });
+      const { sequence, ended } = await this.host.call('task/publish', { taskId: this.taskId, event });
+      if (ended === true) this.ended = true;
       return sequence;
     });
     this.#tail = next.catch(() => {});
@@ -184,7 +187,8 @@ class Turn implements TaskContext {
 
 /**
  * The agent side of the task protocol: runs the executor for each `task/execute` (answered at once),
- * ends the turn with `task/done`, and handles `task/cancel`.
+ * ends the turn with `task/done` (unless the node ended it with a closing event), and handles
+ * `task/cancel`.
  */
 export class TaskRunner {
   #executor: TaskExecutor | undefined;
@@ -224,6 +228,8 @@ export class TaskRunner {
     }
     await turn.flush();
     if (this.#turns.get(turn.taskId) === turn) this.#turns.delete(turn.taskId);
+    // The node ended the turn with the event that closed the task; an error now changes nothing.
+    if (turn.ended) return;
     try {
       await this.host.call('task/done', { taskId: turn.taskId, ...(error === undefined ? {} : { error }) });
     } catch {

@@ -253,7 +253,8 @@ export const A2AMeshMethods = {
 
 /**
  * Node-to-agent request `task/execute`: run one turn of a task. The agent answers `{}` at once
- * (accepted), publishes the turn's events with `task/publish`, then ends the turn with `task/done`.
+ * (accepted), publishes the turn's events with `task/publish`, then ends the turn with `task/done`,
+ * unless a publish answered `ended: true` (its event closed the task and ended the turn).
  */
 export const TaskExecuteParamsSchema = z.object({
   taskId: z.string(),
@@ -275,13 +276,20 @@ export type TaskExecuteParams = z.infer<typeof TaskExecuteParamsSchema>;
 export const TaskCancelParamsSchema = z.object({ taskId: z.string(), contextId: z.string() });
 export type TaskCancelParams = z.infer<typeof TaskCancelParamsSchema>;
 
-/** Agent-to-node `task/publish`: one event of a task this agent executes; the result is its sequence. */
+/**
+ * Agent-to-node `task/publish`: one event of a task this agent executes. The result is its sequence,
+ * and `ended: true` when the event closed the task (a direct message or a terminal state): the node
+ * wrote the turn's end with it, and no `task/done` is needed.
+ */
 export const TaskPublishParamsSchema = z.object({
   taskId: z.string().min(1).max(256),
   event: StreamResponseSchema,
 });
 export type TaskPublishParams = z.infer<typeof TaskPublishParamsSchema>;
-export const TaskPublishResultSchema = z.object({ sequence: z.number().int() });
+export const TaskPublishResultSchema = z.object({
+  sequence: z.number().int(),
+  ended: z.boolean().optional(),
+});
 
 /** Agent-to-node `task/done`: the turn's executor returned (or threw: `error`). */
 export const TaskDoneParamsSchema = z.object({
