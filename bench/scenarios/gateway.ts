@@ -19,7 +19,7 @@ import type {
   MeshNodeCommands,
   RelayAgentCommands,
 } from '../procs/commands.js';
-import { checkBudget, cpuDuring, cpuText, medianOf, profiled, token } from './common.js';
+import { checkBudget, cpuDuring, cpuText, medianOf, profiled, startNats, token } from './common.js';
 
 type Trial = { rate: number; errors: number; firstError?: string; cpu: Record<string, number> };
 
@@ -37,6 +37,8 @@ interface Side {
   path: string;
   headers: Record<string, string>;
   servers: readonly Worker[];
+  /** The mesh nodes to profile in the last trial (`--profile`). */
+  nodes?: readonly Worker<MeshNodeCommands>[];
   trials: Trial[];
 }
 
@@ -93,10 +95,9 @@ export const gatewayScenario: Scenario = {
 
     const missing = gatewayMissing();
     let mesh: Side | undefined;
-    let node: Worker<MeshNodeCommands> | undefined;
     if (!missing) {
       const agentId = `bench-agent-${token()}`;
-      node = await ctx.workers.start<MeshNodeCommands>({
+      const node = await ctx.workers.start<MeshNodeCommands>({
         role: 'mesh node (embedded bus, A2A gateway)',
         script: 'meshNode.ts',
       });
@@ -112,10 +113,48 @@ export const gatewayScenario: Scenario = {
         path: `/agents/${agentId}/a2a`,
         headers: { 'a2a-version': '1.0' },
         servers: [node, agent],
+        nodes: [node],
         trials: [],
       };
     }
-    const sides = mesh ? [base, floor, mesh] : [base, floor];
+    // The scale-out case: the client's node and the agent's node are two processes on one
+    // nats-server; every task write is a JetStream append, every call to the agent a NATS request.
+    let natsMesh: Side | undefined;
+    if (!missing) {
+      const nats = await startNats(ctx);
+      const prefix = `bench${token()}`;
+      const agentId = `bench-agent-${token()}`;
+      const start = async (name: string) => {
+        const w = await ctx.workers.start<MeshNodeCommands>({
+          role: `mesh node ${name} (NATS bus, A2A gateway)`,
+          script: 'meshNode.ts',
+        });
+        const { url } = await w.call('start', {
+          bus: 'nats',
+          servers: nats.url,
+          prefix,
+          nodeId: `bench-${name}-${token()}`,
+        });
+        return { w, url };
+      };
+      const front = await start('A');
+      const back = await start('B');
+      const agent = await ctx.workers.start<MeshAgentCommands>({
+        role: 'mesh agent on node B (answers tasks)',
+        script: 'meshAgent.ts',
+      });
+      await agent.call('start', { url: back.url, agentId });
+      natsMesh = {
+        name: 'mesh on NATS, agent on another node',
+        url: front.url.replace(/^ws:/, 'http:').replace(/\/mesh$/, ''),
+        path: `/agents/${agentId}/a2a`,
+        headers: { 'a2a-version': '1.0' },
+        servers: [front.w, back.w, agent],
+        nodes: [front.w, back.w],
+        trials: [],
+      };
+    }
+    const sides = [base, floor, ...(mesh ? [mesh] : []), ...(natsMesh ? [natsMesh] : [])];
 
     // A fresh node's round trip runs through far more code than the baseline's, and V8 takes a few
     // thousand requests to optimise it (the first 1.5 s trial measured 25-40% slower than the third):
@@ -151,10 +190,10 @@ export const gatewayScenario: Scenario = {
     for (let i = 0; i < trialsEach; i++) {
       for (const side of sides) {
         checkBudget(ctx);
-        const profile = side === mesh && node && i === trialsEach - 1;
-        const t = profile
-          ? await profiled(ctx, [node!], 'gateway SendMessage', () => measure(side))
-          : await measure(side);
+        const t =
+          side.nodes && i === trialsEach - 1
+            ? await profiled(ctx, side.nodes, `gateway SendMessage (${side.name})`, () => measure(side))
+            : await measure(side);
         side.trials.push(t);
         ctx.progress(
           `${side.name} ${i + 1}/${trialsEach}: ${Math.round(t.rate).toLocaleString('en-US')} round trips/s ` +
@@ -168,6 +207,8 @@ export const gatewayScenario: Scenario = {
       `one h2c session, ${concurrency} streams in flight, JSON-RPC SendMessage with a ${payloadBytes}-character text part; ` +
         'the baseline server parses the request and answers a message; through the gateway the node routes each message to the agent ' +
         '(task/execute over its WebSocket session), the agent replies (task/publish, task/done), the node answers the POST',
+      'on NATS: SendMessage to node A for an agent connected to node B (one nats-server, JetStream file storage): ' +
+        'the task record and log in JetStream, task/execute over a NATS request, the events appended by node B and followed by node A',
       'relay floor: the same three processes and hops with no mesh code (raw h2 server → one raw ws message to an agent process → ' +
         'one raw ws answer → the POST answered), no validation, task state or log: what any gateway in this topology costs on this machine',
     ];
@@ -188,6 +229,15 @@ export const gatewayScenario: Scenario = {
           ...(missing ? { note: missing } : {}),
         }),
         row({
+          figure: 'SendMessage round trips/s on NATS, agent on another node',
+          unit: '/s',
+          baseline: rate(base),
+          baselineLabel: 'raw h2 JSON POST, 1 session',
+          mesh: natsMesh ? rate(natsMesh) : null,
+          target: null,
+          ...(missing ? { note: missing } : {}),
+        }),
+        row({
           figure: 'floor: the same hop with no mesh code (raw h2 → raw ws relay to an agent process)',
           unit: '/s',
           baseline: rate(base),
@@ -197,7 +247,12 @@ export const gatewayScenario: Scenario = {
         }),
       ],
       notes,
-      trials: { baseline: base.trials, relayFloor: floor.trials, mesh: missing ?? mesh?.trials ?? [] },
+      trials: {
+        baseline: base.trials,
+        relayFloor: floor.trials,
+        mesh: missing ?? mesh?.trials ?? [],
+        meshOnNats: missing ?? natsMesh?.trials ?? [],
+      },
     };
   },
 };
