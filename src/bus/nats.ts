@@ -37,6 +37,7 @@ import {
 } from './natsContext.js';
 import { type NatsKvBucket, openNatsKv } from './natsKv.js';
 import { NatsLogs } from './natsLogs.js';
+import { installNatsRequestFix } from './natsRequestFix.js';
 
 export type { NatsBusLogger } from './natsContext.js';
 
@@ -169,6 +170,9 @@ export class NatsBus implements Bus {
     const prefix = options.prefix ?? 'mesh';
     checkTokens('prefix', prefix, false);
     const logger = options.logger ?? silentLogger;
+    if (!installNatsRequestFix()) {
+      logger.debug({}, 'nats.js request fix not installed (the library changed); requests run unpatched');
+    }
     const requestTimeoutMs = options.requestTimeoutMs ?? 5000;
     const replicas = options.replicas ?? 1;
     let authenticator: Authenticator | undefined;
