@@ -240,7 +240,7 @@ export class TaskService {
   ): Promise<SendMessageResponse> {
     const { taskId, from, historyLength } = await this.startTurn(agentId, req, requester, version);
     const immediate = req.configuration?.returnImmediately === true;
-    await this.#waitFor(
+    const reached = await this.#waitFor(
       taskId,
       from + 1,
       (entry) => {
@@ -257,7 +257,8 @@ export class TaskService {
       },
       onGone,
     );
-    const record = await this.store.load(taskId);
+    // The record as of the entry that ended the wait, folded while following (else read).
+    const record = this.store.known(taskId, reached) ?? (await this.store.load(taskId));
     if (!record) throw taskNotFound(taskId);
     if (record.kind === 'message' && record.reply) return { message: record.reply };
     return { task: viewTask(record.task, { historyLength }) };
@@ -279,11 +280,16 @@ export class TaskService {
     from: number,
     done: (entry: TaskLogEntry) => boolean,
     onGone?: OnCallerGone,
-  ): Promise<void> {
+  ): Promise<number> {
     const follower = this.store.follow(taskId, from);
     const unwatch = onGone?.(() => follower.close());
+    let last = from - 1;
     try {
-      for await (const { entry } of follower) if (done(entry)) return;
+      for await (const { sequence, entry } of follower) {
+        last = sequence;
+        if (done(entry)) return sequence;
+      }
+      return last;
     } finally {
       unwatch?.();
       follower.close();

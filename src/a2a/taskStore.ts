@@ -109,6 +109,15 @@ export class TaskStore {
     }
   }
 
+  /**
+   * The record this node holds for `taskId` if it has folded the log at least up to `sequence`
+   * (no bus read); undefined otherwise. Entries read through `follow` are folded in as they pass.
+   */
+  known(taskId: string, sequence: number): TaskRecord | undefined {
+    const record = this.#known.get(taskId)?.record;
+    return record && record.sequence >= sequence ? record : undefined;
+  }
+
   async #catchUp(taskId: string, record: TaskRecord): Promise<TaskRecord> {
     let current = record;
     for (;;) {
@@ -239,13 +248,22 @@ export class TaskStore {
     }
   }
 
-  /** Entries from `fromSequence` on, live. */
+  /**
+   * Entries from `fromSequence` on, live. Each entry that directly follows the record this node
+   * holds is folded into it, so a reader that followed a task to some entry has its state at hand.
+   */
   follow(taskId: string, fromSequence: number): AsyncIterable<SequencedEntry> & { close(): void } {
     const follower: LogFollower = this.bus.follow(taskLog(taskId), fromSequence);
+    const known = this.#known;
     return {
       close: () => follower.close(),
       async *[Symbol.asyncIterator]() {
-        for await (const e of follower) yield { sequence: e.offset, entry: unpack<TaskLogEntry>(e.data) };
+        for await (const e of follower) {
+          const entry = unpack<TaskLogEntry>(e.data);
+          const k = known.get(taskId);
+          if (k && k.record.sequence === e.offset - 1) k.record = applyEntry(k.record, entry, e.offset);
+          yield { sequence: e.offset, entry };
+        }
       },
     };
   }

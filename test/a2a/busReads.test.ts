@@ -1,0 +1,44 @@
+import { describe, expect, it, onTestFinished } from 'vitest';
+import type { Bus } from '../../src/bus/bus.js';
+import { EmbeddedBus } from '../../src/bus/embedded.js';
+import { rpc, startAgent, startGatewayNode, textOf, userMessage } from './helpers.js';
+
+/**
+ * A blocking SendMessage answers from the entries it followed (folded into the node's record as
+ * they pass) instead of reading the task's log again after the wait: on NATS each read is one or
+ * two JetStream requests. The only read left is the agent's publish catching up before its append.
+ */
+describe('A2A SendMessage bus reads', () => {
+  it('reads the task log once per blocking SendMessage (the publish), not again to answer', async () => {
+    const inner = new EmbeddedBus();
+    onTestFinished(() => inner.close());
+    const reads: string[] = [];
+    const bus = new Proxy(inner, {
+      get(target, prop) {
+        if (prop === 'read') {
+          return (log: string, from: number, limit: number) => {
+            if (log.startsWith('a2atask.')) reads.push(log);
+            return target.read(log, from, limit);
+          };
+        }
+        const v = Reflect.get(target, prop) as unknown;
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    }) as Bus;
+    const node = await startGatewayNode({ bus });
+    await startAgent(node, 'echo');
+    const url = `${node.httpUrl}/agents/echo/a2a`;
+    for (let i = 0; i < 3; i++) {
+      const r = (await rpc(url, 'SendMessage', { message: userMessage(`reply ${i}`) })).body.result as {
+        message: { parts: { text?: string }[] };
+      };
+      expect(textOf(r.message)).toBe(`echo: reply ${i}`);
+    }
+    expect(reads).toHaveLength(3);
+    const task = (await rpc(url, 'SendMessage', { message: userMessage('hello') })).body.result as {
+      task: { status: { state: string }; artifacts: unknown[] };
+    };
+    expect(task.task.status.state).toBe('TASK_STATE_COMPLETED');
+    expect(task.task.artifacts).toHaveLength(1);
+  });
+});
