@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 /** Commands a worker process answers: name → argument and result types. */
@@ -26,6 +27,27 @@ export interface Usage {
   cpuSystemUs: number;
   rss: number;
   heapUsed: number;
+}
+
+let clockTicks: number | undefined;
+
+/**
+ * CPU and RSS of another process (e.g. nats-server) from `/proc/<pid>/stat`, in the shape workers
+ * report: utime and stime are in clock ticks (`getconf CLK_TCK`), RSS in pages. Heap is 0.
+ */
+export function procUsage(pid: number): Usage {
+  clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The command name (field 2) may hold spaces; fields are counted after its closing parenthesis.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const usPerTick = 1e6 / clockTicks;
+  return {
+    atMs: performance.timeOrigin + performance.now(),
+    cpuUserUs: Number(fields[11]) * usPerTick,
+    cpuSystemUs: Number(fields[12]) * usPerTick,
+    rss: Number(fields[21]) * 4096,
+    heapUsed: 0,
+  };
 }
 
 /** Soft limit on open files of this process (from /proc/self/limits), when readable. */

@@ -9,6 +9,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { procUsage } from '../lib/ipc.js';
 import { row, type Scenario, type ScenarioContext, type ScenarioOutcome } from '../lib/types.js';
 import { REPO_ROOT, type Worker } from '../lib/workers.js';
 import type {
@@ -36,7 +37,8 @@ interface Side {
   url: string;
   path: string;
   headers: Record<string, string>;
-  servers: readonly Worker[];
+  /** The processes serving it, whose CPU is measured in each trial. */
+  servers: readonly Pick<Worker, 'role' | 'usage'>[];
   /** The mesh nodes to profile in the last trial (`--profile`). */
   nodes?: readonly Worker<MeshNodeCommands>[];
   trials: Trial[];
@@ -149,7 +151,7 @@ export const gatewayScenario: Scenario = {
         url: front.url.replace(/^ws:/, 'http:').replace(/\/mesh$/, ''),
         path: `/agents/${agentId}/a2a`,
         headers: { 'a2a-version': '1.0' },
-        servers: [front.w, back.w, agent],
+        servers: [front.w, back.w, agent, { role: 'nats-server', usage: async () => procUsage(nats.pid) }],
         nodes: [front.w, back.w],
         trials: [],
       };
