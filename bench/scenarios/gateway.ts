@@ -119,10 +119,59 @@ export const gatewayScenario: Scenario = {
         trials: [],
       };
     }
-    // The scale-out case: the client's node and the agent's node are two processes on one
-    // nats-server; every task write is a JetStream append, every call to the agent a NATS request.
+    const sides = [base, floor, ...(mesh ? [mesh] : [])];
+
+    // A fresh node's round trip runs through far more code than the baseline's, and V8 takes a few
+    // thousand requests to optimise it (the first 1.5 s trial measured 25-40% slower than the third):
+    // every side gets one unrecorded run first, so every trial measures warmed-up code.
+    const warm = async (side: Side) => {
+      const r = await load.call('h2Run', {
+        url: side.url,
+        path: side.path,
+        headers: side.headers,
+        concurrency,
+        warmupMs: 0,
+        durationMs: q ? 200 : 2000,
+        payloadBytes,
+      });
+      ctx.progress(
+        `warm-up, not recorded: ${side.name} ${r.completed.toLocaleString('en-US')} round trips, ${r.errors} errors`,
+      );
+    };
+    const measure = async (side: Side): Promise<Trial> => {
+      const run = load.call('h2Run', {
+        url: side.url,
+        path: side.path,
+        headers: side.headers,
+        concurrency,
+        warmupMs,
+        durationMs,
+        payloadBytes,
+      });
+      const cpu = await cpuDuring([...side.servers, load], warmupMs, durationMs);
+      return { ...(await run), cpu };
+    };
+    const trial = async (side: Side, i: number) => {
+      checkBudget(ctx);
+      const t =
+        side.nodes && i === trialsEach - 1
+          ? await profiled(ctx, side.nodes, `gateway SendMessage (${side.name})`, () => measure(side))
+          : await measure(side);
+      side.trials.push(t);
+      ctx.progress(
+        `${side.name} ${i + 1}/${trialsEach}: ${Math.round(t.rate).toLocaleString('en-US')} round trips/s ` +
+          `(${t.errors} errors${t.firstError ? `, first: ${t.firstError}` : ''}; cpu ${cpuText(t.cpu)})`,
+      );
+    };
+    for (const side of sides) await warm(side);
+    for (let i = 0; i < trialsEach; i++) for (const side of sides) await trial(side, i);
+
+    // Then, with the embedded node and its agent stopped, the scale-out case: the client's node and
+    // the agent's node are two processes on one nats-server; every task write is a JetStream append,
+    // every call to the agent a NATS request. Its ratio is to the same baseline trials.
     let natsMesh: Side | undefined;
-    if (!missing) {
+    if (mesh) {
+      for (const w of mesh.servers) await ctx.workers.stop(w as Worker);
       const nats = await startNats(ctx);
       const prefix = `bench${token()}`;
       const agentId = `bench-agent-${token()}`;
@@ -155,53 +204,8 @@ export const gatewayScenario: Scenario = {
         nodes: [front.w, back.w],
         trials: [],
       };
-    }
-    const sides = [base, floor, ...(mesh ? [mesh] : []), ...(natsMesh ? [natsMesh] : [])];
-
-    // A fresh node's round trip runs through far more code than the baseline's, and V8 takes a few
-    // thousand requests to optimise it (the first 1.5 s trial measured 25-40% slower than the third):
-    // every side gets one unrecorded run first, so every trial measures warmed-up code.
-    for (const side of sides) {
-      const r = await load.call('h2Run', {
-        url: side.url,
-        path: side.path,
-        headers: side.headers,
-        concurrency,
-        warmupMs: 0,
-        durationMs: q ? 200 : 2000,
-        payloadBytes,
-      });
-      ctx.progress(
-        `warm-up, not recorded: ${side.name} ${r.completed.toLocaleString('en-US')} round trips, ${r.errors} errors`,
-      );
-    }
-
-    const measure = async (side: Side): Promise<Trial> => {
-      const run = load.call('h2Run', {
-        url: side.url,
-        path: side.path,
-        headers: side.headers,
-        concurrency,
-        warmupMs,
-        durationMs,
-        payloadBytes,
-      });
-      const cpu = await cpuDuring([...side.servers, load], warmupMs, durationMs);
-      return { ...(await run), cpu };
-    };
-    for (let i = 0; i < trialsEach; i++) {
-      for (const side of sides) {
-        checkBudget(ctx);
-        const t =
-          side.nodes && i === trialsEach - 1
-            ? await profiled(ctx, side.nodes, `gateway SendMessage (${side.name})`, () => measure(side))
-            : await measure(side);
-        side.trials.push(t);
-        ctx.progress(
-          `${side.name} ${i + 1}/${trialsEach}: ${Math.round(t.rate).toLocaleString('en-US')} round trips/s ` +
-            `(${t.errors} errors${t.firstError ? `, first: ${t.firstError}` : ''}; cpu ${cpuText(t.cpu)})`,
-        );
-      }
+      await warm(natsMesh);
+      for (let i = 0; i < trialsEach; i++) await trial(natsMesh, i);
     }
 
     const rate = (s: Side) => medianOf(s.trials, (t) => t.rate);
