@@ -37,10 +37,16 @@ export const ApiCode = {
 export class Link {
   #connected = true;
   #closed = false;
+  #reconnects = 0;
   readonly #inflight = new Set<(error: Error) => void>();
 
   get connected(): boolean {
     return this.#connected && !this.#closed;
+  }
+
+  /** How many times the connection came back after dropping. */
+  get reconnects(): number {
+    return this.#reconnects;
   }
 
   /** Throws `BusUnavailableError` (or MeshError `closed`) unless a write could go out right now. */
@@ -85,6 +91,7 @@ export class Link {
   }
 
   up(): void {
+    if (!this.#connected) this.#reconnects++;
     this.#connected = true;
   }
 

@@ -44,8 +44,17 @@ import {
   OFFSET_HEADER,
   offsetOf,
 } from './natsLogFormat.js';
+import { NatsTailFollower, tailSubject } from './natsTail.js';
 
-/** First tokens a log name may not use: they would collide with the topic and agent subjects. */
+/**
+ * The log stream republishes every stored task-log message to `<prefix>.tail.a2atask.<id>.log`,
+ * where task-log followers subscribe (see NatsTailFollower). Only task logs: collaboration and
+ * conversation traffic is not doubled.
+ */
+function taskRepublish(prefix: string): { src: string; dest: string } {
+  return { src: `${prefix}.a2atask.>`, dest: `${prefix}.tail.a2atask.>` };
+}
+
 /** offset→sequence hints kept per log, and logs kept in the cache. */
 const MAX_SEEN_PER_LOG = 2048;
 const MAX_CACHED_LOGS = 10_000;
@@ -123,7 +132,9 @@ export class NatsLogs {
   readonly #ctx: NatsContext;
   readonly #stream: string;
   readonly #states = new Map<string, LogState>();
-  readonly #followers = new Map<string, Set<NatsFollower>>();
+  readonly #followers = new Map<string, Set<LogFollower>>();
+  /** Whether the stream republishes task logs (then their followers use it; see `follow`). */
+  #tailed: boolean | undefined;
   #epoch = '';
   #epochCheckedAt = 0;
 
@@ -160,6 +171,7 @@ export class NatsLogs {
       allow_direct: true,
       allow_rollup_hdrs: false,
       duplicate_window: nanos(120_000),
+      republish: taskRepublish(prefix),
     };
     let info: StreamInfo;
     try {
@@ -200,6 +212,18 @@ export class NatsLogs {
       info = await jsm.streams.info(this.#stream);
       this.#ctx.logger.info({ stream: this.#stream, subjects, replicas: numReplicas }, 'updated log stream');
     }
+    // nats-server refuses to add a republish to an existing stream: one created without it (by a
+    // node from before it) keeps task-log followers on consumers.
+    const republish = taskRepublish(prefix);
+    const tailed =
+      info.config.republish?.src === republish.src && info.config.republish?.dest === republish.dest;
+    if (!tailed && this.#tailed !== false) {
+      this.#ctx.logger.info(
+        { stream: this.#stream },
+        'log stream has no task-log republish (created by an earlier version): task logs are followed with consumers',
+      );
+    }
+    this.#tailed = tailed;
     const epoch = epochOf(info.config.description) ?? '';
     if (this.#epoch && epoch !== this.#epoch) {
       this.#ctx.logger.warn(
@@ -655,9 +679,15 @@ export class NatsLogs {
 
   follow(log: string, fromOffset: number): LogFollower {
     const subject = this.subject(log);
-    const follower = new NatsFollower(this.#ctx, this, log, subject, Math.max(1, fromOffset), () =>
-      this.#followers.get(log)?.delete(follower),
-    );
+    const from = Math.max(1, fromOffset);
+    const onClose = () => this.#followers.get(log)?.delete(follower);
+    // Task logs are followed briefly and often (every blocking A2A SendMessage): through the
+    // stream's republish instead of a consumer each. Collaboration and conversation logs, followed
+    // long by few, keep an ordered consumer.
+    const follower: LogFollower =
+      this.#tailed && log.startsWith('a2atask.')
+        ? new NatsTailFollower(this.#ctx, this, log, tailSubject(this.#ctx.prefix, subject), from, onClose)
+        : new NatsFollower(this.#ctx, this, log, subject, from, onClose);
     let set = this.#followers.get(log);
     if (!set) {
       set = new Set();

@@ -19,6 +19,11 @@ import { eventually } from '../helpers/node.js';
  */
 
 let seq = 0;
+/**
+ * Log kinds whose follow is checked: task logs are followed through the stream's republish on NATS,
+ * the others with an ordered consumer (src/bus/natsLogs.ts `follow`).
+ */
+const FOLLOWED_KINDS = ['collab.', 'a2atask.'];
 const unique = (base: string) => `${base}${Date.now().toString(36)}${(seq++).toString(36)}`;
 
 interface Target {
@@ -112,36 +117,42 @@ describe.each([embedded, nats])('Bus conformance: $name', (target) => {
       expect(await b.append(log, enc('x13'))).toBe(13);
     });
 
-    it('follows from the past, then live, without gaps or duplicates', async () => {
-      const bus = await target.bus();
-      const log = unique('collab.');
-      for (let i = 1; i <= 5; i++) await bus.append(log, enc(`m${i}`));
-      const follower = bus.follow(log, 3);
-      const { entries, done } = collect(follower);
-      await eventually(() => expect(entries.map((e) => e.offset)).toEqual([3, 4, 5]));
-      await bus.append(log, enc('m6'));
-      await bus.append(log, enc('m7'));
-      await eventually(() => expect(entries.map((e) => e.offset)).toEqual([3, 4, 5, 6, 7]));
-      expect(entries.map((e) => dec(e.data))).toEqual(['m3', 'm4', 'm5', 'm6', 'm7']);
-      follower.close();
-      expect(await done).toBeUndefined();
-    });
+    it.each(FOLLOWED_KINDS)(
+      'follows from the past, then live, without gaps or duplicates (%s logs)',
+      async (kind) => {
+        const bus = await target.bus();
+        const log = unique(kind);
+        for (let i = 1; i <= 5; i++) await bus.append(log, enc(`m${i}`));
+        const follower = bus.follow(log, 3);
+        const { entries, done } = collect(follower);
+        await eventually(() => expect(entries.map((e) => e.offset)).toEqual([3, 4, 5]));
+        await bus.append(log, enc('m6'));
+        await bus.append(log, enc('m7'));
+        await eventually(() => expect(entries.map((e) => e.offset)).toEqual([3, 4, 5, 6, 7]));
+        expect(entries.map((e) => dec(e.data))).toEqual(['m3', 'm4', 'm5', 'm6', 'm7']);
+        follower.close();
+        expect(await done).toBeUndefined();
+      },
+    );
 
-    it('follows a log that is not written yet, and sees another node append', async () => {
-      const a = await target.bus();
-      const b = await target.peer(a);
-      const log = unique('collab.');
-      const follower = a.follow(log, 1);
-      const { entries, done } = collect(follower);
-      // Give the follower a moment to start before the first write.
-      await new Promise((r) => setTimeout(r, 50));
-      await b.append(log, enc('first'));
-      await a.append(log, enc('second'));
-      await eventually(() => expect(entries.map((e) => dec(e.data))).toEqual(['first', 'second']));
-      expect(entries.map((e) => e.offset)).toEqual([1, 2]);
-      follower.close();
-      expect(await done).toBeUndefined();
-    });
+    it.each(FOLLOWED_KINDS)(
+      'follows a log that is not written yet, and sees another node append (%s logs)',
+      async (kind) => {
+        const a = await target.bus();
+        const b = await target.peer(a);
+        const log = unique(kind);
+        const follower = a.follow(log, 1);
+        const { entries, done } = collect(follower);
+        // Give the follower a moment to start before the first write.
+        await new Promise((r) => setTimeout(r, 50));
+        await b.append(log, enc('first'));
+        await a.append(log, enc('second'));
+        await eventually(() => expect(entries.map((e) => dec(e.data))).toEqual(['first', 'second']));
+        expect(entries.map((e) => e.offset)).toEqual([1, 2]);
+        follower.close();
+        expect(await done).toBeUndefined();
+      },
+    );
 
     it('rejects a compare-and-set append with the actual last offset', async () => {
       const a = await target.bus();
@@ -204,39 +215,42 @@ describe.each([embedded, nats])('Bus conformance: $name', (target) => {
       );
     });
 
-    it('reads and follows from any offset of entries appended together, on another node too', async () => {
-      const a = await target.bus();
-      const log = unique('collab.');
-      const other = unique('conv.');
-      await a.append(log, enc('e1'));
-      const together = [
-        ...Array.from({ length: 30 }, (_, i) => a.append(log, enc(`e${i + 2}`))),
-        ...Array.from({ length: 5 }, (_, i) => a.append(other, enc(`o${i}`))),
-      ];
-      await Promise.all(together);
-      await Promise.all(Array.from({ length: 9 }, (_, i) => a.append(log, enc(`e${i + 32}`))));
-      const b = await target.peer(a);
-      for (const reader of [a, b]) {
-        for (const from of [1, 2, 3, 16, 31, 32, 33, 40]) {
-          const got = await reader.read(log, from, 4);
-          expect(got.map((e) => e.offset)).toEqual(range(from, Math.min(40, from + 3)));
-          expect(got.map((e) => dec(e.data))).toEqual(got.map((e) => `e${e.offset}`));
+    it.each(FOLLOWED_KINDS)(
+      'reads and follows from any offset of entries appended together, on another node too (%s logs)',
+      async (kind) => {
+        const a = await target.bus();
+        const log = unique(kind);
+        const other = unique('conv.');
+        await a.append(log, enc('e1'));
+        const together = [
+          ...Array.from({ length: 30 }, (_, i) => a.append(log, enc(`e${i + 2}`))),
+          ...Array.from({ length: 5 }, (_, i) => a.append(other, enc(`o${i}`))),
+        ];
+        await Promise.all(together);
+        await Promise.all(Array.from({ length: 9 }, (_, i) => a.append(log, enc(`e${i + 32}`))));
+        const b = await target.peer(a);
+        for (const reader of [a, b]) {
+          for (const from of [1, 2, 3, 16, 31, 32, 33, 40]) {
+            const got = await reader.read(log, from, 4);
+            expect(got.map((e) => e.offset)).toEqual(range(from, Math.min(40, from + 3)));
+            expect(got.map((e) => dec(e.data))).toEqual(got.map((e) => `e${e.offset}`));
+          }
         }
-      }
-      const c = await target.peer(a);
-      let end = 40;
-      for (const from of [17, 35]) {
-        const follower = c.follow(log, from);
-        const { entries, done } = collect(follower);
-        await eventually(() => expect(entries.map((e) => e.offset)).toEqual(range(from, end)));
-        await Promise.all([a.append(log, enc(`e${end + 1}`)), a.append(log, enc(`e${end + 2}`))]);
-        end += 2;
-        await eventually(() => expect(entries.map((e) => e.offset)).toEqual(range(from, end)));
-        expect(entries.map((e) => dec(e.data))).toEqual(entries.map((e) => `e${e.offset}`));
-        follower.close();
-        expect(await done).toBeUndefined();
-      }
-    });
+        const c = await target.peer(a);
+        let end = 40;
+        for (const from of [17, 35]) {
+          const follower = c.follow(log, from);
+          const { entries, done } = collect(follower);
+          await eventually(() => expect(entries.map((e) => e.offset)).toEqual(range(from, end)));
+          await Promise.all([a.append(log, enc(`e${end + 1}`)), a.append(log, enc(`e${end + 2}`))]);
+          end += 2;
+          await eventually(() => expect(entries.map((e) => e.offset)).toEqual(range(from, end)));
+          expect(entries.map((e) => dec(e.data))).toEqual(entries.map((e) => `e${e.offset}`));
+          follower.close();
+          expect(await done).toBeUndefined();
+        }
+      },
+    );
 
     it('checks each compare-and-set against the appends before it, also when they go out together', async () => {
       const a = await target.bus();
@@ -283,18 +297,21 @@ describe.each([embedded, nats])('Bus conformance: $name', (target) => {
       ]);
     });
 
-    it('deletes a log: it starts again from offset 1 and its followers end', async () => {
-      const bus = await target.bus();
-      const log = unique('collab.');
-      await bus.append(log, enc('a'));
-      await bus.append(log, enc('b'));
-      const { done } = collect(bus.follow(log, 1));
-      await bus.deleteLog(log);
-      expect(await done).toBeUndefined();
-      expect((await bus.info(log)).lastOffset).toBe(0);
-      expect(await bus.read(log, 1, 10)).toEqual([]);
-      expect(await bus.append(log, enc('again'))).toBe(1);
-    });
+    it.each(FOLLOWED_KINDS)(
+      'deletes a log: it starts again from offset 1 and its followers end (%s logs)',
+      async (kind) => {
+        const bus = await target.bus();
+        const log = unique(kind);
+        await bus.append(log, enc('a'));
+        await bus.append(log, enc('b'));
+        const { done } = collect(bus.follow(log, 1));
+        await bus.deleteLog(log);
+        expect(await done).toBeUndefined();
+        expect((await bus.info(log)).lastOffset).toBe(0);
+        expect(await bus.read(log, 1, 10)).toEqual([]);
+        expect(await bus.append(log, enc('again'))).toBe(1);
+      },
+    );
   });
 
   describe('kv', () => {

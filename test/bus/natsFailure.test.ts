@@ -32,53 +32,56 @@ async function appendRetrying(bus: Bus, log: string, data: string): Promise<numb
 }
 
 describe('NatsBus failure behaviour', { timeout: 60_000 }, () => {
-  it('loses nothing acknowledged across a nats-server restart, and an open follow resumes', async () => {
-    const server = await startNatsServer();
-    const writer = server.track(await connectNatsBus({ servers: server.url, nodeId: 'writer' }));
-    const reader = server.track(await connectNatsBus({ servers: server.url, nodeId: 'reader' }));
-    const log = 'collab.restart';
-    const { epoch } = await writer.info(log);
-    const follow = reader.follow(log, 1);
-    const { entries, done } = collect(follow);
+  // A task log's follower reads through the stream's republish, a collaboration's through a consumer.
+  it.each(['collab.restart', 'a2atask.restart'])(
+    'loses nothing acknowledged across a nats-server restart, and an open follow resumes (%s)',
+    async (log) => {
+      const server = await startNatsServer();
+      const writer = server.track(await connectNatsBus({ servers: server.url, nodeId: 'writer' }));
+      const reader = server.track(await connectNatsBus({ servers: server.url, nodeId: 'reader' }));
+      const { epoch } = await writer.info(log);
+      const follow = reader.follow(log, 1);
+      const { entries, done } = collect(follow);
 
-    const acked = new Map<number, string>();
-    let failures = 0;
-    let stop = false;
-    const writing = (async () => {
-      for (let i = 0; !stop && i < 20_000; i++) {
-        try {
-          acked.set(await writer.append(log, enc(`w${i}`)), `w${i}`);
-        } catch (err) {
-          expect(err).toBeInstanceOf(BusUnavailableError);
-          failures++;
-          await sleep(20);
+      const acked = new Map<number, string>();
+      let failures = 0;
+      let stop = false;
+      const writing = (async () => {
+        for (let i = 0; !stop && i < 20_000; i++) {
+          try {
+            acked.set(await writer.append(log, enc(`w${i}`)), `w${i}`);
+          } catch (err) {
+            expect(err).toBeInstanceOf(BusUnavailableError);
+            failures++;
+            await sleep(20);
+          }
         }
-      }
-    })();
+      })();
 
-    await eventually(() => expect(acked.size).toBeGreaterThan(50));
-    await server.kill('SIGKILL');
-    await eventually(() => expect(writer.connected).toBe(false));
-    await sleep(300);
-    const beforeRestart = acked.size;
-    await server.restart();
-    await eventually(() => expect(acked.size).toBeGreaterThan(beforeRestart + 50), 15_000);
-    stop = true;
-    await writing;
-    expect(failures).toBeGreaterThan(0);
-    await eventually(() => expect(reader.connected).toBe(true), 10_000);
+      await eventually(() => expect(acked.size).toBeGreaterThan(50));
+      await server.kill('SIGKILL');
+      await eventually(() => expect(writer.connected).toBe(false));
+      await sleep(300);
+      const beforeRestart = acked.size;
+      await server.restart();
+      await eventually(() => expect(acked.size).toBeGreaterThan(beforeRestart + 50), 15_000);
+      stop = true;
+      await writing;
+      expect(failures).toBeGreaterThan(0);
+      await eventually(() => expect(reader.connected).toBe(true), 10_000);
 
-    const stored = await reader.read(log, 1, 100_000);
-    expect(stored.map((e) => e.offset)).toEqual(range(1, stored.length));
-    for (const [offset, data] of acked) expect(dec(stored[offset - 1]!.data)).toBe(data);
-    expect((await reader.info(log)).epoch).toBe(epoch);
+      const stored = await reader.read(log, 1, 100_000);
+      expect(stored.map((e) => e.offset)).toEqual(range(1, stored.length));
+      for (const [offset, data] of acked) expect(dec(stored[offset - 1]!.data)).toBe(data);
+      expect((await reader.info(log)).epoch).toBe(epoch);
 
-    await eventually(() => expect(entries.length).toBe(stored.length), 15_000);
-    expect(entries.map((e) => e.offset)).toEqual(range(1, stored.length));
-    expect(entries.map((e) => dec(e.data))).toEqual(stored.map((e) => dec(e.data)));
-    follow.close();
-    expect(await done).toBeUndefined();
-  });
+      await eventually(() => expect(entries.length).toBe(stored.length), 15_000);
+      expect(entries.map((e) => e.offset)).toEqual(range(1, stored.length));
+      expect(entries.map((e) => dec(e.data))).toEqual(stored.map((e) => dec(e.data)));
+      follow.close();
+      expect(await done).toBeUndefined();
+    },
+  );
 
   it('rejects writes fast with BusUnavailableError while NATS is down, and recovers by itself', async () => {
     const server = await startNatsServer();

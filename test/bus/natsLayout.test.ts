@@ -9,7 +9,8 @@ import { connect, headers } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
 import type { LogEntry } from '../../src/bus/bus.js';
 import { connectNatsBus } from '../../src/bus/nats.js';
-import { dec, enc, range } from '../helpers/bus.js';
+import { OFFSET_HEADER } from '../../src/bus/natsLogFormat.js';
+import { collect, dec, enc, range } from '../helpers/bus.js';
 import { startNatsServer } from '../helpers/natsServer.js';
 import { eventually } from '../helpers/node.js';
 
@@ -41,6 +42,68 @@ function frames(data: Uint8Array): string[] {
 }
 
 describe('NATS subject layout', () => {
+  it('republishes stored task-log messages only, to <prefix>.tail.a2atask.<id>.log; a follower skips a forged gap', async () => {
+    const nats = await startNatsServer();
+    const nc = nats.track(await connect({ servers: nats.url }));
+    const jsm = await jetstreamManager(nc);
+    const bus = nats.track(await connectNatsBus({ servers: nats.url, nodeId: 'tail' }));
+    expect((await jsm.streams.info('MESH_LOGS')).config.republish).toEqual({
+      src: 'mesh.a2atask.>',
+      dest: 'mesh.tail.a2atask.>',
+    });
+    const tail: string[] = [];
+    nc.subscribe('mesh.tail.>', {
+      callback: (_e, m) => {
+        tail.push(`${m.subject} ${m.headers?.get(OFFSET_HEADER)} ${m.string()}`);
+      },
+    });
+    await nc.flush();
+    const follower = bus.follow('a2atask.t1', 1);
+    const { entries } = collect(follower);
+    await bus.append('a2atask.t1', enc('one'));
+    await bus.append('collab.c1', enc('not republished'));
+    // A compare-and-set append that JetStream refuses is published on the log subject but not stored.
+    await expect(bus.append('a2atask.t1', enc('refused'), { expectedLastOffset: 0 })).rejects.toThrow();
+    // A message on the tail subject that claims a later offset: the follower reads the log instead.
+    const forged = headers();
+    forged.set(OFFSET_HEADER, '5');
+    forged.set('Nats-Sequence', '999');
+    nc.publish('mesh.tail.a2atask.t1.log', enc('forged'), { headers: forged });
+    await bus.append('a2atask.t1', enc('two'));
+    await eventually(() =>
+      expect(entries.map((e) => `${e.offset} ${dec(e.data)}`)).toEqual(['1 one', '2 two']),
+    );
+    await eventually(() =>
+      expect(tail).toEqual([
+        'mesh.tail.a2atask.t1.log 1 one',
+        'mesh.tail.a2atask.t1.log 5 forged',
+        'mesh.tail.a2atask.t1.log 2 two',
+      ]),
+    );
+    follower.close();
+  });
+
+  it('keeps following task logs with consumers on a stream made without the republish', async () => {
+    const nats = await startNatsServer();
+    const nc = nats.track(await connect({ servers: nats.url }));
+    const jsm = await jetstreamManager(nc);
+    // As a node from before the republish made it; nats-server cannot add a republish later.
+    await jsm.streams.add({
+      name: 'MESH_LOGS',
+      subjects: ['mesh.collab.*.log', 'mesh.conv.*.log', 'mesh.a2atask.*.log'],
+      allow_direct: true,
+    });
+    const bus = nats.track(await connectNatsBus({ servers: nats.url, nodeId: 'old-stream' }));
+    expect((await jsm.streams.info('MESH_LOGS')).config.republish).toBeUndefined();
+    const { entries } = collect(bus.follow('a2atask.t2', 1));
+    await bus.append('a2atask.t2', enc('one'));
+    await bus.append('a2atask.t2', enc('two'));
+    await eventually(() =>
+      expect(entries.map((e) => `${e.offset} ${dec(e.data)}`)).toEqual(['1 one', '2 two']),
+    );
+    expect((await jsm.consumers.list('MESH_LOGS').next()).length).toBe(1);
+  });
+
   it('stores collaboration logs but never a topic, even one named like a log', async () => {
     const nats = await startNatsServer();
     const bus = nats.track(await connectNatsBus({ servers: nats.url, nodeId: 'layout' }));
