@@ -35,6 +35,7 @@ import {
   silentLogger,
   toBusError,
 } from './natsContext.js';
+import { corkNatsWrites, natsWritesCorked } from './natsCork.js';
 import { type NatsKvBucket, openNatsKv } from './natsKv.js';
 import { NatsLogs } from './natsLogs.js';
 import { installNatsRequestFix } from './natsRequestFix.js';
@@ -207,6 +208,7 @@ export class NatsBus implements Bus {
       });
     });
     try {
+      corkNatsWrites(nc);
       const link = new Link();
       const jsm = await settle(link, logger, requestTimeoutMs, () =>
         jetstreamManager(nc, { timeout: requestTimeoutMs }),
@@ -229,6 +231,11 @@ export class NatsBus implements Bus {
 
   get connected(): boolean {
     return this.#link.connected;
+  }
+
+  /** Whether the connection's writes are corked per event-loop turn (see natsCork.ts). */
+  get writesCorked(): boolean {
+    return natsWritesCorked(this.#nc);
   }
 
   /** The JetStream stream holding the logs. */
@@ -255,6 +262,8 @@ export class NatsBus implements Bus {
         this.#emit({ type: 'disconnected' });
         return;
       case 'reconnect':
+        // A reconnect dials a new transport: cork its writes too.
+        corkNatsWrites(this.#nc);
         this.#link.up();
         this.#log.info({ server: s.server }, 'NATS reconnected');
         this.#emit({ type: 'reconnected' });
