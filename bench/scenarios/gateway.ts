@@ -212,7 +212,7 @@ export const gatewayScenario: Scenario = {
     const notes = [
       `one h2c session, ${concurrency} streams in flight, JSON-RPC SendMessage with a ${payloadBytes}-character text part; ` +
         'the baseline server parses the request and answers a message; through the gateway the node routes each message to the agent ' +
-        '(task/execute over its WebSocket session), the agent replies (task/publish, task/done), the node answers the POST',
+        '(task/execute over its WebSocket session), the agent replies (task/publish; a direct reply ends the turn, so no task/done), the node answers the POST',
       'on NATS: SendMessage to node A for an agent connected to node B (one nats-server, JetStream file storage): ' +
         'the task record and log in JetStream, task/execute over a NATS request, the events appended by node B and followed by node A',
       'relay floor: the same three processes and hops with no mesh code (raw h2 server → one raw ws message to an agent process → ' +
