@@ -1,7 +1,8 @@
 import { MeshError } from '@a2a-mesh/protocol';
 import type { Consumer, ConsumerMessages } from '@nats-io/jetstream';
-import { BusUnavailableError, type LogEntry, type LogFollower } from './bus.js';
+import { BusUnavailableError, type LogEntry } from './bus.js';
 import { type NatsContext, sleep, toBusError } from './natsContext.js';
+import { NatsLogFollowerBase, type SeenLogs } from './natsFollowerBase.js';
 import { entriesOf, offsetOf } from './natsLogFormat.js';
 
 /** A follower whose consumer sent nothing, not even a heartbeat, for this long while connected starts a new one. */
@@ -10,13 +11,11 @@ const STALLED_AFTER_MS = 5_000;
 const PULL_EXPIRES_MS = 120_000;
 
 /** What a follower needs from the log store. */
-export interface FollowedLogs {
+export interface FollowedLogs extends SeenLogs {
   /** The log stream's name. */
   readonly stream: string;
   /** The stream sequence to start at so that `fromOffset` is not missed. */
   startSequence(log: string, subject: string, fromOffset: number): Promise<number>;
-  /** Records a message the follower saw: it holds offsets `first..last` and is at stream sequence `seq`. */
-  seen(log: string, first: number, last: number, seq: number): void;
 }
 
 /**
@@ -25,17 +24,10 @@ export interface FollowedLogs {
  * when the log is deleted. The ordered consumer
  * recreates itself after reconnects and server restarts, resuming after the last sequence it delivered.
  */
-export class NatsFollower implements LogFollower {
-  readonly #ctx: NatsContext;
-  readonly #logs: FollowedLogs;
-  readonly #log: string;
+export class NatsFollower extends NatsLogFollowerBase<FollowedLogs> {
   readonly #subject: string;
-  readonly #fromOffset: number;
-  readonly #onClose: () => void;
   #consumer: Consumer | undefined;
   #messages: ConsumerMessages | undefined;
-  #iterated = false;
-  #closed = false;
 
   constructor(
     ctx: NatsContext,
@@ -45,53 +37,40 @@ export class NatsFollower implements LogFollower {
     fromOffset: number,
     onClose: () => void,
   ) {
-    this.#ctx = ctx;
-    this.#logs = logs;
-    this.#log = log;
+    super(ctx, logs, log, fromOffset, onClose);
     this.#subject = subject;
-    this.#fromOffset = fromOffset;
-    this.#onClose = onClose;
   }
 
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#onClose();
+  protected stop(): void {
     this.#messages?.stop();
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<LogEntry> {
-    if (this.#iterated) throw new Error('a log follower can be iterated once');
-    this.#iterated = true;
-    return this.#entries();
   }
 
   /** Creates the ordered consumer, retrying a few times: a cluster may place it on a member that just died. */
   async #createConsumer(startSeq: number): Promise<Consumer> {
-    const { link, js } = this.#ctx;
+    const { link, js } = this.ctx;
     for (let attempt = 0; ; attempt++) {
       try {
         return await link.run(() =>
-          js.consumers.get(this.#logs.stream, { filter_subjects: this.#subject, opt_start_seq: startSeq }),
+          js.consumers.get(this.logs.stream, { filter_subjects: this.#subject, opt_start_seq: startSeq }),
         );
       } catch (err) {
-        if (this.#closed || attempt >= 4 || !(err instanceof BusUnavailableError) || !link.connected)
+        if (this.closed || attempt >= 4 || !(err instanceof BusUnavailableError) || !link.connected)
           throw err;
         await sleep(250 * 2 ** attempt);
       }
     }
   }
 
-  async *#entries(): AsyncGenerator<LogEntry> {
+  protected async *entries(): AsyncGenerator<LogEntry> {
     try {
-      if (this.#closed) return;
-      let startSeq = await this.#logs.startSequence(this.#log, this.#subject, this.#fromOffset);
-      let next = this.#fromOffset;
+      if (this.closed) return;
+      let startSeq = await this.logs.startSequence(this.log, this.#subject, this.fromOffset);
+      let next = this.fromOffset;
       let lastSeq = 0;
-      while (!this.#closed) {
+      while (!this.closed) {
         const consumer = await this.#createConsumer(startSeq);
         this.#consumer = consumer;
-        if (this.#closed) return;
+        if (this.closed) return;
         // Short heartbeats: a consumer lost with its server is noticed within seconds. Long pulls:
         // nats-server 2.9 drops a pull request that expires as a message arrives without telling
         // the client, which then waits two missed heartbeats (2 s) before pulling again; the
@@ -103,7 +82,7 @@ export class NatsFollower implements LogFollower {
           idle_heartbeat: 1_000,
         });
         this.#messages = messages;
-        if (this.#closed) {
+        if (this.closed) {
           messages.stop();
           return;
         }
@@ -119,7 +98,7 @@ export class NatsFollower implements LogFollower {
           for await (const st of messages.status()) if (st.type === 'heartbeat') lastActivity = Date.now();
         })().catch(() => {});
         const watchdog = setInterval(() => {
-          if (reading || !this.#ctx.link.connected) lastActivity = Date.now();
+          if (reading || !this.ctx.link.connected) lastActivity = Date.now();
           else if (Date.now() - lastActivity > STALLED_AFTER_MS) {
             stalled = true;
             messages.stop();
@@ -131,26 +110,26 @@ export class NatsFollower implements LogFollower {
             lastActivity = Date.now();
             startSeq = m.seq + 1;
             if (m.seq <= lastSeq) continue;
-            const first = offsetOf(m, this.#log, m.seq);
+            const first = offsetOf(m, this.log, m.seq);
             // The log was deleted (the consumer starts after any older marker).
             if (first === 0) return;
-            const entries = entriesOf(m, this.#log, m.seq);
+            const entries = entriesOf(m, this.log, m.seq);
             // Entries before `fromOffset` (the start sequence is a lower bound), or a duplicate.
             if (first + entries.length <= next) continue;
             if (first > next) {
               throw new MeshError(
                 'protocol',
-                `log ${this.#log}: gap while following, expected offset ${next}, got ${first}`,
+                `log ${this.log}: gap while following, expected offset ${next}, got ${first}`,
               );
             }
             lastSeq = m.seq;
-            this.#logs.seen(this.#log, first, first + entries.length - 1, m.seq);
+            this.logs.seen(this.log, first, first + entries.length - 1, m.seq);
             reading = true;
             // A batch may start before `next` (the follower started inside it).
             for (let i = next - first; i < entries.length; i++) {
               next = first + i + 1;
               yield { offset: first + i, data: entries[i]! };
-              if (this.#closed) return;
+              if (this.closed) return;
             }
             reading = false;
             lastActivity = Date.now();
@@ -160,7 +139,7 @@ export class NatsFollower implements LogFollower {
         }
         consumer.delete().catch(() => {});
         if (!stalled) return;
-        this.#ctx.logger.warn({ log: this.#log, startSeq }, 'log follower stalled; recreating its consumer');
+        this.ctx.logger.warn({ log: this.log, startSeq }, 'log follower stalled; recreating its consumer');
       }
     } catch (err) {
       throw toBusError(err);

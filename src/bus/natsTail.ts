@@ -1,7 +1,8 @@
 import { MeshError } from '@a2a-mesh/protocol';
 import type { Msg, Subscription } from '@nats-io/transport-node';
-import type { LogEntry, LogFollower } from './bus.js';
+import type { LogEntry } from './bus.js';
 import { type NatsContext, toBusError } from './natsContext.js';
+import { NatsLogFollowerBase, type SeenLogs } from './natsFollowerBase.js';
 import { entriesOf, offsetOf } from './natsLogFormat.js';
 
 /** With nothing arriving for this long, the follower reads the log in case it missed a message. */
@@ -13,11 +14,9 @@ const PAGE = 256;
 const SEQUENCE_HEADER = 'Nats-Sequence';
 
 /** What a tail follower needs from the log store. */
-export interface TailedLogs {
+export interface TailedLogs extends SeenLogs {
   /** Entries `fromOffset..` of `log`, at most `limit`, fewer only at its end. */
   read(log: string, fromOffset: number, limit: number): Promise<LogEntry[]>;
-  /** Records a message the follower saw: it holds offsets `first..last` and is at stream sequence `seq`. */
-  seen(log: string, first: number, last: number, seq: number): void;
 }
 
 /** The republish subject of a log's subject: the stream republishes every stored message there. */
@@ -36,18 +35,11 @@ export function tailSubject(prefix: string, logSubject: string): string {
  * advisories; a blocking A2A SendMessage follows its task's log once per request, so on NATS that
  * was the largest part of the server's work per message.
  */
-export class NatsTailFollower implements LogFollower {
-  readonly #ctx: NatsContext;
-  readonly #logs: TailedLogs;
-  readonly #log: string;
+export class NatsTailFollower extends NatsLogFollowerBase<TailedLogs> {
   readonly #tail: string;
-  readonly #fromOffset: number;
-  readonly #onClose: () => void;
   readonly #inbox: Msg[] = [];
   #wake: (() => void) | undefined;
   #sub: Subscription | undefined;
-  #iterated = false;
-  #closed = false;
 
   constructor(
     ctx: NatsContext,
@@ -57,32 +49,19 @@ export class NatsTailFollower implements LogFollower {
     fromOffset: number,
     onClose: () => void,
   ) {
-    this.#ctx = ctx;
-    this.#logs = logs;
-    this.#log = log;
+    super(ctx, logs, log, fromOffset, onClose);
     this.#tail = tail;
-    this.#fromOffset = fromOffset;
-    this.#onClose = onClose;
   }
 
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#onClose();
+  protected stop(): void {
     this.#sub?.unsubscribe();
     this.#wake?.();
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<LogEntry> {
-    if (this.#iterated) throw new Error('a log follower can be iterated once');
-    this.#iterated = true;
-    return this.#entries();
   }
 
   /** The next republished message, or undefined after `timeoutMs` (or once closed). */
   #nextMessage(timeoutMs: number): Promise<Msg | undefined> {
     const m = this.#inbox.shift();
-    if (m || this.#closed) return Promise.resolve(m);
+    if (m || this.closed) return Promise.resolve(m);
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.#wake = undefined;
@@ -96,33 +75,33 @@ export class NatsTailFollower implements LogFollower {
     });
   }
 
-  async *#entries(): AsyncGenerator<LogEntry> {
-    let next = this.#fromOffset;
+  protected async *entries(): AsyncGenerator<LogEntry> {
+    let next = this.fromOffset;
     // Reads what the log holds from `next` on and yields it (one page at a time until its end).
     const self = this;
     async function* catchUp(): AsyncGenerator<LogEntry> {
       for (;;) {
-        const page = await self.#logs.read(self.#log, next, PAGE);
+        const page = await self.logs.read(self.log, next, PAGE);
         for (const e of page) {
           if (e.offset !== next) {
             throw new MeshError(
               'protocol',
-              `log ${self.#log}: gap while reading, expected ${next}, got ${e.offset}`,
+              `log ${self.log}: gap while reading, expected ${next}, got ${e.offset}`,
             );
           }
           next++;
           yield e;
-          if (self.#closed) return;
+          if (self.closed) return;
         }
         if (page.length < PAGE) return;
       }
     }
-    const link = this.#ctx.link;
+    const link = this.ctx.link;
     let reconnects = link.reconnects;
     try {
-      if (this.#closed) return;
+      if (this.closed) return;
       // Subscribed before the first read: whatever is stored after the read's view is republished to us.
-      this.#sub = this.#ctx.nc.subscribe(this.#tail, {
+      this.#sub = this.ctx.nc.subscribe(this.#tail, {
         callback: (err, m) => {
           if (err) return;
           this.#inbox.push(m);
@@ -130,9 +109,9 @@ export class NatsTailFollower implements LogFollower {
         },
       });
       yield* catchUp();
-      while (!this.#closed) {
+      while (!this.closed) {
         const m = await this.#nextMessage(IDLE_CHECK_MS);
-        if (this.#closed) return;
+        if (this.closed) return;
         // Back from a reconnect, messages republished meanwhile were lost: read them.
         const reconnected = link.reconnects !== reconnects;
         reconnects = link.reconnects;
@@ -142,21 +121,21 @@ export class NatsTailFollower implements LogFollower {
         }
         const seq = Number(m.headers?.get(SEQUENCE_HEADER));
         if (!Number.isSafeInteger(seq) || seq < 1) continue;
-        const first = offsetOf(m, this.#log, seq);
+        const first = offsetOf(m, this.log, seq);
         // The log was deleted.
         if (first === 0) return;
-        const entries = entriesOf(m, this.#log, seq);
+        const entries = entriesOf(m, this.log, seq);
         if (first + entries.length <= next) continue;
         // Missed messages between: read up to here from the log (which includes this one).
         if (first > next) {
           yield* catchUp();
           continue;
         }
-        this.#logs.seen(this.#log, first, first + entries.length - 1, seq);
+        this.logs.seen(this.log, first, first + entries.length - 1, seq);
         for (let i = next - first; i < entries.length; i++) {
           next = first + i + 1;
           yield { offset: first + i, data: entries[i]! };
-          if (this.#closed) return;
+          if (this.closed) return;
         }
       }
     } catch (err) {

@@ -67,29 +67,24 @@ describe('a closing event ends the turn', () => {
     let publishAnswers: unknown[] = [];
     const client = await startAgent(node, 'worker', async (ctx) => {
       const target = client as unknown as { call(method: string, params: unknown): Promise<unknown> };
+      // Raw task/publish calls, to see the node's answers.
+      const status = (state: string, message?: unknown) =>
+        target.call('task/publish', {
+          taskId: ctx.taskId,
+          event: {
+            statusUpdate: {
+              taskId: ctx.taskId,
+              contextId: ctx.contextId,
+              status: { state, ...(message ? { message } : {}) },
+            },
+          },
+        });
       publishAnswers = [
-        await target.call('task/publish', {
-          taskId: ctx.taskId,
-          event: {
-            statusUpdate: {
-              taskId: ctx.taskId,
-              contextId: ctx.contextId,
-              status: { state: 'TASK_STATE_WORKING' },
-            },
-          },
-        }),
-        await target.call('task/publish', {
-          taskId: ctx.taskId,
-          event: {
-            statusUpdate: {
-              taskId: ctx.taskId,
-              contextId: ctx.contextId,
-              status: {
-                state: 'TASK_STATE_COMPLETED',
-                message: { messageId: 'm1', role: 'ROLE_AGENT', parts: [{ text: 'all done' }] },
-              },
-            },
-          },
+        await status('TASK_STATE_WORKING'),
+        await status('TASK_STATE_COMPLETED', {
+          messageId: 'm1',
+          role: 'ROLE_AGENT',
+          parts: [{ text: 'all done' }],
         }),
         // An agent that ignores `ended` and reports a failure afterwards.
         await target.call('task/done', { taskId: ctx.taskId, error: 'late failure' }),
