@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +37,16 @@ describe('compiled build (scripts/build.mjs)', () => {
     // prom-client is bundled (CommonJS inside an ESM chunk): its registry must still render.
     const metrics = await (await fetch(`${http}/metrics`)).text();
     expect(metrics).toMatch(/^a2a_mesh_connections\{node="built-node"\} 2$/m);
+    // zod's messages are English (the only locale bundled; the others are left out of the build).
+    const bad = await fetch(`${http}/agents/alice/a2a`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'a2a-version': '1.0' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'SendMessage', params: { message: 5 } }),
+    });
+    expect(JSON.stringify(await bad.json())).toMatch(/Invalid input: expected object, received number/);
+    const chunks = (await readdir(join(ROOT, outdir))).filter((f) => f.endsWith('.js'));
+    for (const f of chunks)
+      expect(await readFile(join(ROOT, outdir, f), 'utf8')).not.toContain('erwartet instanceof');
     expect(await node.kill('SIGTERM')).toBe(0);
   });
 });
