@@ -68,6 +68,9 @@ export function goneOnAbort(signal: AbortSignal): OnCallerGone {
  * `/agents/{agentId}/a2a` endpoint); `viewer`, for an authenticated caller, to tasks it requested or
  * executes. A bare string is an `agentId`.
  */
+/** A follower of a task's log (`TaskStore.follow`). */
+type TaskFollower = ReturnType<TaskStore['follow']>;
+
 export type TaskScope = string | { agentId?: string | undefined; viewer?: Requester | undefined } | undefined;
 
 /** True when `viewer` requested the task or is the agent executing it. */
@@ -135,14 +138,15 @@ export class TaskService {
 
   /**
    * Starts a turn: a new task, or a follow-up message to a task of `agentId` that is not terminal.
-   * Returns the task id and the sequence after which the turn's events follow.
+   * Returns the task id, the sequence after which the turn's events follow, and a follower of the
+   * task's log from there, opened before the agent is asked (the caller must close it).
    */
-  async startTurn(
+  async #startTurn(
     agentId: string,
     req: SendMessageRequest,
     requester: Requester,
     version: A2AVersion,
-  ): Promise<{ taskId: string; from: number; historyLength: number | undefined }> {
+  ): Promise<{ taskId: string; from: number; historyLength: number | undefined; follower: TaskFollower }> {
     const entry = await this.directory.get(agentId);
     this.options.authorizeCall?.(requester, agentId, entry.card);
     if (!entry.online) {
@@ -214,8 +218,11 @@ export class TaskService {
     if (req.configuration) params.configuration = req.configuration;
     if (req.metadata) params.metadata = req.metadata;
     if (requester.agentId) params.from = { agentId: requester.agentId };
+    // Following before the agent is asked: nothing it writes can come before the follower, and a new
+    // task's log is known to be empty, so the follower need not read it first.
+    const follower = this.store.follow(taskId, from + 1, { empty: from === 0 });
     this.#execute(agentId, taskId, turn, params);
-    return { taskId, from, historyLength: req.configuration?.historyLength };
+    return { taskId, from, historyLength: req.configuration?.historyLength, follower };
   }
 
   #execute(agentId: string, taskId: string, turn: number, params: TaskExecuteParams): void {
@@ -238,10 +245,10 @@ export class TaskService {
     version: A2AVersion,
     onGone?: OnCallerGone,
   ): Promise<SendMessageResponse> {
-    const { taskId, from, historyLength } = await this.startTurn(agentId, req, requester, version);
+    const { taskId, from, historyLength, follower } = await this.#startTurn(agentId, req, requester, version);
     const immediate = req.configuration?.returnImmediately === true;
     const reached = await this.#waitFor(
-      taskId,
+      follower,
       from + 1,
       (entry) => {
         if (entry.type !== 'event') return entry.type === 'end';
@@ -271,17 +278,17 @@ export class TaskService {
     requester: Requester,
     version: A2AVersion,
   ): Promise<TaskStream> {
-    const { taskId, from, historyLength } = await this.startTurn(agentId, req, requester, version);
-    return this.#stream(taskId, from + 1, 'turn', undefined, undefined, historyLength);
+    const { taskId, from, historyLength, follower } = await this.#startTurn(agentId, req, requester, version);
+    return this.#stream(taskId, from + 1, 'turn', undefined, undefined, historyLength, follower);
   }
 
+  /** Reads `follower` (from `from`) until `done`; returns the sequence of the entry that ended it. */
   async #waitFor(
-    taskId: string,
+    follower: TaskFollower,
     from: number,
     done: (entry: TaskLogEntry) => boolean,
     onGone?: OnCallerGone,
   ): Promise<number> {
-    const follower = this.store.follow(taskId, from);
     const unwatch = onGone?.(() => follower.close());
     let last = from - 1;
     try {
@@ -307,8 +314,8 @@ export class TaskService {
     initial: Delivered | undefined,
     initialState: TaskState | undefined,
     historyLength: number | undefined,
+    follower: TaskFollower = this.store.follow(taskId, from),
   ): TaskStream {
-    const follower = this.store.follow(taskId, from);
     const streams = this.#streams;
     let state = initialState;
     const stream: TaskStream = {

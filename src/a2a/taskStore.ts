@@ -1,6 +1,7 @@
 import type { TaskPushNotificationConfig } from '@a2a-mesh/protocol';
 import {
   type Bus,
+  type FollowOptions,
   type KvBucket,
   KvConflictError,
   type LogFollower,
@@ -252,8 +253,12 @@ export class TaskStore {
    * Entries from `fromSequence` on, live. Each entry that directly follows the record this node
    * holds is folded into it, so a reader that followed a task to some entry has its state at hand.
    */
-  follow(taskId: string, fromSequence: number): AsyncIterable<SequencedEntry> & { close(): void } {
-    const follower: LogFollower = this.bus.follow(taskLog(taskId), fromSequence);
+  follow(
+    taskId: string,
+    fromSequence: number,
+    options?: FollowOptions,
+  ): AsyncIterable<SequencedEntry> & { close(): void } {
+    const follower: LogFollower = this.bus.follow(taskLog(taskId), fromSequence, options);
     const known = this.#known;
     return {
       close: () => follower.close(),

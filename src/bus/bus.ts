@@ -101,6 +101,15 @@ export interface KvWatcher extends AsyncIterable<KvChange> {
   close(): void;
 }
 
+/** Options of `Bus.follow`. */
+export interface FollowOptions {
+  /**
+   * The caller knows `log` is empty (it has just created what the log belongs to, and nothing can
+   * have written it yet), so a follower from offset 1 may skip reading what came before.
+   */
+  empty?: boolean;
+}
+
 /** Options when opening a bucket. */
 export interface KvOptions {
   /** Entries expire this many milliseconds after their last write (0 or absent: never). */
@@ -143,8 +152,11 @@ export interface Bus {
   info(log: string): Promise<LogInfo>;
   /** Up to `limit` entries from `fromOffset` on, contiguous; fewer if the log ends. */
   read(log: string, fromOffset: number, limit: number): Promise<LogEntry[]>;
-  /** Follows `log` from `fromOffset` (inclusive) on, including entries written later. */
-  follow(log: string, fromOffset: number): LogFollower;
+  /**
+   * Follows `log` from `fromOffset` (inclusive) on, including entries written later. Entries
+   * appended after this call returns are delivered even before iteration starts.
+   */
+  follow(log: string, fromOffset: number, options?: FollowOptions): LogFollower;
   /** Deletes a log and everything in it. */
   deleteLog(log: string): Promise<void>;
 

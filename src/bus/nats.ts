@@ -19,6 +19,7 @@ import {
   type Bus,
   type BusMessage,
   type BusStatus,
+  type FollowOptions,
   type KvBucket,
   type KvOptions,
   type LogEntry,
@@ -322,9 +323,9 @@ export class NatsBus implements Bus {
     return this.#logs.read(log, fromOffset, limit);
   }
 
-  follow(log: string, fromOffset: number): LogFollower {
+  follow(log: string, fromOffset: number, options?: FollowOptions): LogFollower {
     if (this.#closing) throw new MeshError('closed', 'bus is closed');
-    return this.#logs.follow(log, fromOffset);
+    return this.#logs.follow(log, fromOffset, options);
   }
 
   deleteLog(log: string): Promise<void> {

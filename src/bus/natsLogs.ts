@@ -14,6 +14,7 @@ import { headers, nanos, nuid } from '@nats-io/transport-node';
 import {
   type AppendOptions,
   BusUnavailableError,
+  type FollowOptions,
   isLogName,
   LOG_KINDS,
   type LogEntry,
@@ -677,7 +678,7 @@ export class NatsLogs {
     throw new MeshError('protocol', `log ${log}: offset ${fromOffset} is no longer stored`);
   }
 
-  follow(log: string, fromOffset: number): LogFollower {
+  follow(log: string, fromOffset: number, options: FollowOptions = {}): LogFollower {
     const subject = this.subject(log);
     const from = Math.max(1, fromOffset);
     const onClose = () => this.#followers.get(log)?.delete(follower);
@@ -686,7 +687,15 @@ export class NatsLogs {
     // long by few, keep an ordered consumer.
     const follower: LogFollower =
       this.#tailed && log.startsWith('a2atask.')
-        ? new NatsTailFollower(this.#ctx, this, log, tailSubject(this.#ctx.prefix, subject), from, onClose)
+        ? new NatsTailFollower(
+            this.#ctx,
+            this,
+            log,
+            tailSubject(this.#ctx.prefix, subject),
+            from,
+            onClose,
+            options.empty === true && from === 1,
+          )
         : new NatsFollower(this.#ctx, this, log, subject, from, onClose);
     let set = this.#followers.get(log);
     if (!set) {

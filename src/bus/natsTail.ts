@@ -36,10 +36,11 @@ export function tailSubject(prefix: string, logSubject: string): string {
  * was the largest part of the server's work per message.
  */
 export class NatsTailFollower extends NatsLogFollowerBase<TailedLogs> {
-  readonly #tail: string;
   readonly #inbox: Msg[] = [];
+  readonly #sub: Subscription;
+  /** The log was empty when the follower was made: nothing before the subscription to read. */
+  readonly #empty: boolean;
   #wake: (() => void) | undefined;
-  #sub: Subscription | undefined;
 
   constructor(
     ctx: NatsContext,
@@ -48,13 +49,23 @@ export class NatsTailFollower extends NatsLogFollowerBase<TailedLogs> {
     tail: string,
     fromOffset: number,
     onClose: () => void,
+    empty = false,
   ) {
     super(ctx, logs, log, fromOffset, onClose);
-    this.#tail = tail;
+    this.#empty = empty;
+    // Subscribed at once: whatever is stored after this connection's next write is republished to
+    // us, even before iteration starts (a caller may follow, then send what makes others append).
+    this.#sub = ctx.nc.subscribe(tail, {
+      callback: (err, m) => {
+        if (err) return;
+        this.#inbox.push(m);
+        this.#wake?.();
+      },
+    });
   }
 
   protected stop(): void {
-    this.#sub?.unsubscribe();
+    this.#sub.unsubscribe();
     this.#wake?.();
   }
 
@@ -100,15 +111,8 @@ export class NatsTailFollower extends NatsLogFollowerBase<TailedLogs> {
     let reconnects = link.reconnects;
     try {
       if (this.closed) return;
-      // Subscribed before the first read: whatever is stored after the read's view is republished to us.
-      this.#sub = this.ctx.nc.subscribe(this.#tail, {
-        callback: (err, m) => {
-          if (err) return;
-          this.#inbox.push(m);
-          this.#wake?.();
-        },
-      });
-      yield* catchUp();
+      // The subscription came first: whatever was stored before it is read here, the rest arrives.
+      if (!this.#empty) yield* catchUp();
       while (!this.closed) {
         const m = await this.#nextMessage(IDLE_CHECK_MS);
         if (this.closed) return;

@@ -83,6 +83,25 @@ describe('NATS subject layout', () => {
     follower.close();
   });
 
+  it('a task-log follower subscribes when made: what is appended before its iteration starts arrives, with no first read', async () => {
+    const nats = await startNatsServer();
+    const reader = nats.track(await connectNatsBus({ servers: nats.url, nodeId: 'reader' }));
+    const writer = nats.track(await connectNatsBus({ servers: nats.url, nodeId: 'writer' }));
+    // `empty`: the follower does not read the log first; only its subscription can bring these.
+    const follower = reader.follow('a2atask.fresh', 1, { empty: true });
+    await reader.info('a2atask.fresh'); // a round trip on the reader's connection: its subscription is in place
+    await writer.append('a2atask.fresh', enc('one'));
+    await writer.append('a2atask.fresh', enc('two'));
+    const started = Date.now();
+    const { entries } = collect(follower);
+    await eventually(() =>
+      expect(entries.map((e) => `${e.offset} ${dec(e.data)}`)).toEqual(['1 one', '2 two']),
+    );
+    // Well before the follower's 5 s idle read.
+    expect(Date.now() - started).toBeLessThan(2_000);
+    follower.close();
+  });
+
   it('keeps following task logs with consumers on a stream made without the republish', async () => {
     const nats = await startNatsServer();
     const nc = nats.track(await connect({ servers: nats.url }));
