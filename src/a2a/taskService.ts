@@ -267,6 +267,8 @@ export class TaskService {
     // The record as of the entry that ended the wait, folded while following (else read).
     const record = this.store.known(taskId, reached) ?? (await this.store.load(taskId));
     if (!record) throw taskNotFound(taskId);
+    // A closed task runs no more turns: no liveness checks for it (its end may be written elsewhere).
+    if (isClosed(record)) this.#turnEnded(taskId, record.turn);
     if (record.kind === 'message' && record.reply) return { message: record.reply };
     return { task: viewTask(record.task, { historyLength }) };
   }
@@ -635,15 +637,30 @@ export class TaskService {
 
   /** Fails running turns started on this node whose agent is gone from the mesh (two checks in a row). */
   async #checkRunning(): Promise<void> {
+    // One directory lookup per agent per sweep, however many of its turns run.
+    const online = new Map<string, Promise<boolean>>();
     for (const [taskId, run] of [...this.#running]) {
       try {
-        const rec = await this.store.load(taskId);
-        if (!rec || rec.turn !== run.turn || !rec.turnRunning) {
+        // What this node already folded answers "ended" without a read (a record never un-ends).
+        const seen = this.store.known(taskId, 0);
+        if (seen && ended(seen, run.turn)) {
           this.#running.delete(taskId);
           continue;
         }
-        const entry = await this.directory.get(run.agentId).catch(() => undefined);
-        run.offlineChecks = entry?.online ? 0 : run.offlineChecks + 1;
+        const rec = await this.store.load(taskId);
+        if (!rec || ended(rec, run.turn)) {
+          this.#running.delete(taskId);
+          continue;
+        }
+        let isOnline = online.get(run.agentId);
+        if (!isOnline) {
+          isOnline = this.directory.get(run.agentId).then(
+            (entry) => entry.online,
+            () => false,
+          );
+          online.set(run.agentId, isOnline);
+        }
+        run.offlineChecks = (await isOnline) ? 0 : run.offlineChecks + 1;
         if (run.offlineChecks >= 2) {
           await this.#endTurn(taskId, run.turn, `agent ${run.agentId} left the mesh during the task`);
         }
@@ -751,6 +768,11 @@ export class TaskService {
     clearInterval(this.#timer);
     for (const s of [...this.#streams]) s.close();
   }
+}
+
+/** True when `turn` of the task is over: ended, followed by another, or the task closed. */
+function ended(r: TaskRecord, turn: number): boolean {
+  return r.turn !== turn || !r.turnRunning || isClosed(r);
 }
 
 /** True when `event`, written after `r`, closes the task: a direct reply, or a terminal state. */

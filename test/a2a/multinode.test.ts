@@ -1,6 +1,7 @@
 import { Message, TaskState } from '@a2a-js/sdk';
 import { ClientFactory } from '@a2a-js/sdk/client';
-import { describe, expect, it } from 'vitest';
+import { connect } from '@nats-io/transport-node';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { startNatsNode } from '../helpers/natsNode.js';
 import { startNatsServer } from '../helpers/natsServer.js';
 import { eventually } from '../helpers/node.js';
@@ -132,5 +133,31 @@ describe('A2A tasks across nodes (NATS bus)', () => {
       const listed = (await rpc(at(node), 'ListTasks', {})).body.result as { tasks: TaskJson[] };
       expect(listed.tasks.map((t) => t.id)).toEqual([task.id]);
     }
+  });
+
+  it('the node that started a turn stops checking on it once it saw the task close, although the end was written elsewhere', async () => {
+    const nats = await startNatsServer();
+    // Liveness checks every 50 ms: a finished task still on node A's list would be read at each.
+    const a = await startNatsNode(nats.url, 'node-a', { a2a: { livenessCheckMs: 50 } });
+    const b = await startNatsNode(nats.url, 'node-b');
+    await startAgent(b, 'worker');
+    const url = `${a.httpUrl}/agents/worker/a2a`;
+    await eventually(async () => expect((await rpc(url, 'ListTasks', {})).body.result).toBeDefined());
+    for (let i = 0; i < 5; i++) {
+      const r = await rpc(url, 'SendMessage', { message: userMessage(i % 2 ? `reply ${i}` : `hello ${i}`) });
+      expect(r.body.result).toBeDefined();
+    }
+    // Reads of task records and logs from now on (a subscriber on the server sees every request).
+    const spy = await connect({ servers: nats.url });
+    onTestFinished(() => spy.close());
+    let reads = 0;
+    spy.subscribe('$JS.API.>', {
+      callback: (_e, m) => {
+        if (m.subject.includes('a2a-tasks') || m.subject.includes('STREAM.MSG.GET')) reads++;
+      },
+    });
+    await spy.flush();
+    await new Promise((r) => setTimeout(r, 500));
+    expect(reads).toBe(0);
   });
 });
