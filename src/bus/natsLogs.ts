@@ -570,7 +570,15 @@ export class NatsLogs {
       state.seen.delete(offset);
     }
     const last = await this.#get({ last_by_subj: subject });
-    if (!last) return null;
+    if (!last) {
+      // The log is empty: an append after this read builds on that without reading its end again.
+      if (!state.known) {
+        state.known = true;
+        state.seq = 0;
+        state.offset = 0;
+      }
+      return null;
+    }
     const lastFirst = offsetOf(last, log, last.seq);
     const lastOffset = lastOffsetOf(last, log, last.seq);
     this.#advance(state, last.seq, lastOffset);

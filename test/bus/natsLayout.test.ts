@@ -102,6 +102,22 @@ describe('NATS subject layout', () => {
     follower.close();
   });
 
+  it('an append after a read that found the log empty goes out without reading the log again', async () => {
+    const nats = await startNatsServer();
+    const bus = nats.track(await connectNatsBus({ servers: nats.url, nodeId: 'empty-read' }));
+    const nc = nats.track(await connect({ servers: nats.url }));
+    const gets: string[] = [];
+    nc.subscribe('$JS.API.STREAM.MSG.GET.>', { callback: (_e, m) => void gets.push(m.string()) });
+    await nc.flush();
+    expect(await bus.read('a2atask.new', 1, 10)).toEqual([]);
+    await nc.flush();
+    expect(gets).toHaveLength(1);
+    expect(await bus.append('a2atask.new', enc('first'), { expectedLastOffset: 0 })).toBe(1);
+    await nc.flush();
+    expect(gets).toHaveLength(1);
+    expect((await bus.read('a2atask.new', 1, 10)).map((e) => dec(e.data))).toEqual(['first']);
+  });
+
   it('keeps following task logs with consumers on a stream made without the republish', async () => {
     const nats = await startNatsServer();
     const nc = nats.track(await connect({ servers: nats.url }));
