@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { MeshError } from '@a2a-mesh/protocol';
 import {
+  type DirectMsgRequest,
   DiscardPolicy,
   JetStreamApiError,
+  type JetStreamManager,
+  jetstreamManager,
   type MsgRequest,
   RetentionPolicy,
   StorageType,
@@ -10,7 +13,7 @@ import {
   type StreamConfig,
   type StreamInfo,
 } from '@nats-io/jetstream';
-import { headers, nanos, nuid } from '@nats-io/transport-node';
+import { errors, headers, nanos, nuid } from '@nats-io/transport-node';
 import {
   type AppendOptions,
   BusUnavailableError,
@@ -56,6 +59,8 @@ function taskRepublish(prefix: string): { src: string; dest: string } {
   return { src: `${prefix}.a2atask.>`, dest: `${prefix}.tail.a2atask.>` };
 }
 
+/** A direct get answers in well under a millisecond; past this the stream is asked through its leader. */
+const DIRECT_GET_TIMEOUT_MS = 1_000;
 /** offset→sequence hints kept per log, and logs kept in the cache. */
 const MAX_SEEN_PER_LOG = 2048;
 const MAX_CACHED_LOGS = 10_000;
@@ -136,6 +141,9 @@ export class NatsLogs {
   readonly #followers = new Map<string, Set<LogFollower>>();
   /** Whether the stream republishes task logs (then their followers use it; see `follow`). */
   #tailed: boolean | undefined;
+  /** Whether reads use direct gets (a stream of one replica; see `#get`). */
+  #direct = false;
+  #directApi: Promise<JetStreamManager> | undefined;
   #epoch = '';
   #epochCheckedAt = 0;
 
@@ -225,6 +233,7 @@ export class NatsLogs {
       );
     }
     this.#tailed = tailed;
+    this.#direct = info.config.num_replicas === 1 && info.config.allow_direct === true;
     const epoch = epochOf(info.config.description) ?? '';
     if (this.#epoch && epoch !== this.#epoch) {
       this.#ctx.logger.warn(
@@ -304,9 +313,33 @@ export class NatsLogs {
     this.#remember(state, offset, seq);
   }
 
-  /** One message by query, from the stream leader (consistent even with replicas). */
+  /**
+   * One message by query, as the stream leader has it. A stream of one replica is asked with a direct
+   * get: its only copy answers, so it reads what the leader would, without a JetStream API call (no
+   * JSON request and response, no advisory, no error object for "no message"). A direct get that
+   * finds no responder or times out (the stream gone) is asked again of the leader, whose answer
+   * says why. With more replicas a follower could answer a direct get before it has the latest
+   * message, so those always ask the leader.
+   */
   #get(query: MsgRequest | { next_by_subj: string; seq: number }): Promise<StoredMsg | null> {
-    return this.#ctx.link.run(() => this.#ctx.jsm.streams.getMessage(this.#stream, query as MsgRequest));
+    const leader = () => this.#ctx.jsm.streams.getMessage(this.#stream, query as MsgRequest);
+    if (!this.#direct) return this.#ctx.link.run(leader);
+    return this.#ctx.link.run(async () => {
+      this.#directApi ??= jetstreamManager(this.#ctx.nc, { timeout: DIRECT_GET_TIMEOUT_MS, checkAPI: false });
+      try {
+        return await (await this.#directApi).direct.getMessage(this.#stream, query as DirectMsgRequest);
+      } catch (err) {
+        if (
+          !(
+            err instanceof errors.TimeoutError ||
+            err instanceof errors.NoRespondersError ||
+            (err instanceof errors.RequestError && err.isNoResponders())
+          )
+        )
+          throw err;
+        return leader();
+      }
+    });
   }
 
   /** The message at `seq`, waiting briefly for a leader that has just taken over to catch up. */

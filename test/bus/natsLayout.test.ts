@@ -102,16 +102,23 @@ describe('NATS subject layout', () => {
     follower.close();
   });
 
-  it('an append after a read that found the log empty goes out without reading the log again', async () => {
+  it('reads a one-replica log with direct gets, and an append after a read that found the log empty goes out without reading it again', async () => {
     const nats = await startNatsServer();
     const bus = nats.track(await connectNatsBus({ servers: nats.url, nodeId: 'empty-read' }));
     const nc = nats.track(await connect({ servers: nats.url }));
     const gets: string[] = [];
-    nc.subscribe('$JS.API.STREAM.MSG.GET.>', { callback: (_e, m) => void gets.push(m.string()) });
+    // Log reads: direct gets on a stream of one replica, leader gets otherwise.
+    for (const subject of [
+      '$JS.API.STREAM.MSG.GET.>',
+      '$JS.API.DIRECT.GET.MESH_LOGS',
+      '$JS.API.DIRECT.GET.MESH_LOGS.>',
+    ]) {
+      nc.subscribe(subject, { callback: (_e, m) => void gets.push(m.subject) });
+    }
     await nc.flush();
     expect(await bus.read('a2atask.new', 1, 10)).toEqual([]);
     await nc.flush();
-    expect(gets).toHaveLength(1);
+    expect(gets).toEqual(['$JS.API.DIRECT.GET.MESH_LOGS.mesh.a2atask.new.log']);
     expect(await bus.append('a2atask.new', enc('first'), { expectedLastOffset: 0 })).toBe(1);
     await nc.flush();
     expect(gets).toHaveLength(1);
