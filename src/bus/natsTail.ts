@@ -1,6 +1,6 @@
 import { MeshError } from '@a2a-mesh/protocol';
 import type { Msg, Subscription } from '@nats-io/transport-node';
-import type { LogEntry } from './bus.js';
+import { BusUnavailableError, type LogEntry } from './bus.js';
 import { type NatsContext, toBusError } from './natsContext.js';
 import { NatsLogFollowerBase, type SeenLogs } from './natsFollowerBase.js';
 import { entriesOf, offsetOf } from './natsLogFormat.js';
@@ -120,7 +120,14 @@ export class NatsTailFollower extends NatsLogFollowerBase<TailedLogs> {
         const reconnected = link.reconnects !== reconnects;
         reconnects = link.reconnects;
         if (!m || reconnected) {
-          if (link.connected) yield* catchUp();
+          if (link.connected) {
+            try {
+              yield* catchUp();
+            } catch (err) {
+              // The connection dropped during the read: the next reconnect or idle check reads again.
+              if (!(err instanceof BusUnavailableError)) throw err;
+            }
+          }
           if (!m) continue;
         }
         const seq = Number(m.headers?.get(SEQUENCE_HEADER));
