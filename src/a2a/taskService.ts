@@ -479,7 +479,12 @@ export class TaskService {
   ): Promise<TaskStream> {
     const rec = await this.#scoped(taskId, agentId);
     if (lastSequence !== undefined) {
-      if (isTerminalState(stateOf(rec)) && lastSequence >= rec.sequence) {
+      // An ended task's log is final, and entries after its terminal event (the turn's end, a push
+      // mark) are not events: a replay from there would wait for ever.
+      if (
+        isTerminalState(stateOf(rec)) &&
+        !(await this.store.hasEventAfter(taskId, lastSequence, rec.sequence))
+      ) {
         throw RpcError.of('UnsupportedOperation', `task ${taskId} has ended; nothing after ${lastSequence}`, {
           taskId,
         });

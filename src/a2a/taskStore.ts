@@ -119,6 +119,21 @@ export class TaskStore {
     return record && record.sequence >= sequence ? record : undefined;
   }
 
+  /** True when the task's log holds an `event` entry after `after`, up to `upTo` (at most). */
+  async hasEventAfter(taskId: string, after: number, upTo: number): Promise<boolean> {
+    try {
+      for (let from = after + 1; from <= upTo; ) {
+        const page = await this.bus.read(taskLog(taskId), from, Math.min(PAGE, upTo - from + 1));
+        for (const e of page) if (unpack<TaskLogEntry>(e.data).type === 'event') return true;
+        if (page.length === 0) return false;
+        from = page.at(-1)!.offset + 1;
+      }
+      return false;
+    } catch (error) {
+      throw busError(error);
+    }
+  }
+
   async #catchUp(taskId: string, record: TaskRecord): Promise<TaskRecord> {
     let current = record;
     for (;;) {

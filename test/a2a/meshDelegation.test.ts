@@ -199,4 +199,32 @@ describe('the task-sequence extension over HTTP', () => {
     });
     expect((await sse(tail)).map((e) => e.id)).toEqual(['3', '4']);
   });
+
+  it('a resubscribe after the terminal event of an ended task says there is nothing after it, instead of waiting', async () => {
+    const node = await startGatewayNode();
+    await startAgent(node, 'echo');
+    const post = (method: string, params: unknown, signal?: AbortSignal) =>
+      fetch(`${node.httpUrl}/agents/echo/a2a`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'a2a-version': '1.0' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 'z', method, params }),
+        ...(signal ? { signal } : {}),
+      });
+    const events = await sse(await post('SendStreamingMessage', { message: userMessage('hello') }));
+    const last = Number(events.at(-1)!.id);
+    const taskId = ((events[0]!.data.result as { task: { id: string } }).task as { id: string }).id;
+    // The turn's end (and a push mark) follow the terminal event in the log; neither is an event.
+    const created = await post('CreateTaskPushNotificationConfig', {
+      taskId,
+      url: 'http://127.0.0.1:9/hook',
+    });
+    expect(((await created.json()) as { result?: unknown }).result).toBeDefined();
+    const res = await post('SubscribeToTask', { id: taskId, lastSequence: last }, AbortSignal.timeout(3_000));
+    const body = (await res.json()) as { error?: { code: number; message: string } };
+    expect(body.error?.code).toBe(-32004);
+    expect(body.error?.message).toMatch(/nothing after/);
+    // Before the terminal event there is still something to replay.
+    const tail = await post('SubscribeToTask', { id: taskId, lastSequence: last - 1 });
+    expect((await sse(tail)).map((e) => Number(e.id))).toEqual([last]);
+  });
 });
