@@ -219,8 +219,9 @@ export class TaskService {
     if (req.metadata) params.metadata = req.metadata;
     if (requester.agentId) params.from = { agentId: requester.agentId };
     // Following before the agent is asked: nothing it writes can come before the follower, and a new
-    // task's log is known to be empty, so the follower need not read it first.
-    const follower = this.store.follow(taskId, from + 1, { empty: from === 0 });
+    // task's log is known to be empty (unless a push config just marked it), so the follower need not
+    // read it first.
+    const follower = this.store.follow(taskId, from + 1, { empty: from === 0 && !pushConfig });
     this.#execute(agentId, taskId, turn, params);
     return { taskId, from, historyLength: req.configuration?.historyLength, follower };
   }
