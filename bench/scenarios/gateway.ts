@@ -219,6 +219,17 @@ export const gatewayScenario: Scenario = {
       'relay floor: the same three processes and hops with no mesh code (raw h2 server → one raw ws message to an agent process → ' +
         'one raw ws answer → the POST answered), no validation, task state or log: what any gateway in this topology costs on this machine',
     ];
+    // CPU time per round trip of each serving process (steadier than throughput on a shared machine).
+    const perRequest = (side: Side) =>
+      side.servers
+        .map((w) => {
+          const us = medianOf(side.trials, (t) => ((t.cpu[w.role] ?? Number.NaN) * 10_000) / t.rate);
+          return `${w.role} ${Math.round(us)} µs`;
+        })
+        .join(', ');
+    for (const side of [base, floor, ...(mesh ? [mesh] : []), ...(natsMesh ? [natsMesh] : [])]) {
+      notes.push(`CPU per round trip, median of the trials (${side.name}): ${perRequest(side)}`);
+    }
     if (mesh) {
       notes.push(`the gateway reaches ${(rate(mesh) / rate(floor)).toFixed(2)} of the relay floor`);
     } else {
