@@ -62,15 +62,14 @@ export function goneOnAbort(signal: AbortSignal): OnCallerGone {
   };
 }
 
-/** Who sends a message: an HTTP client, or a mesh agent delegating over its session. */
+/** A follower of a task's log (`TaskStore.follow`). */
+type TaskFollower = ReturnType<TaskStore['follow']>;
+
 /**
  * Who may see a task through an endpoint: `agentId` limits it to tasks executed by that agent (the
  * `/agents/{agentId}/a2a` endpoint); `viewer`, for an authenticated caller, to tasks it requested or
  * executes. A bare string is an `agentId`.
  */
-/** A follower of a task's log (`TaskStore.follow`). */
-type TaskFollower = ReturnType<TaskStore['follow']>;
-
 export type TaskScope = string | { agentId?: string | undefined; viewer?: Requester | undefined } | undefined;
 
 /** True when `viewer` requested the task or is the agent executing it. */
@@ -84,6 +83,7 @@ function scopeOf(scope: TaskScope): { agentId?: string | undefined; viewer?: Req
   return typeof scope === 'string' ? { agentId: scope } : (scope ?? {});
 }
 
+/** Who sends a message: an HTTP client, or a mesh agent delegating over its session. */
 export interface Requester {
   /** `http` or `agent:<id>`. */
   id: string;
