@@ -6,6 +6,8 @@ export interface ClosedLoopResult {
   seconds: number;
   rate: number;
   errors: number;
+  /** The first failure's message, when any call failed. */
+  firstError?: string;
 }
 
 /**
@@ -20,13 +22,15 @@ export async function closedLoop(
   let running = true;
   let acked = 0;
   let errors = 0;
+  let firstError: string | undefined;
   const chains = ops.map(async (op) => {
     while (running) {
       try {
         await op();
         acked++;
-      } catch {
+      } catch (error) {
         errors++;
+        firstError ??= error instanceof Error ? error.message : String(error);
         await sleep(5);
       }
     }
@@ -39,5 +43,11 @@ export async function closedLoop(
   const seconds = (performance.now() - t0) / 1000;
   running = false;
   await Promise.race([Promise.all(chains), sleep(a.drainMs)]);
-  return { acked: a1 - a0, seconds, rate: (a1 - a0) / seconds, errors };
+  return {
+    acked: a1 - a0,
+    seconds,
+    rate: (a1 - a0) / seconds,
+    errors,
+    ...(firstError === undefined ? {} : { firstError }),
+  };
 }

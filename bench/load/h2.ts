@@ -1,6 +1,6 @@
 /** Load for scenario 7: JSON-RPC `SendMessage` POSTs over one HTTP/2 (h2c) session, `concurrency` streams in flight. */
 import { connect } from 'node:http2';
-import { sleep } from '../lib/rawAgent.js';
+import { closedLoop } from '../lib/closedLoop.js';
 
 export async function h2Run(a: {
   url: string;
@@ -16,10 +16,6 @@ export async function h2Run(a: {
     session.once('connect', () => resolve());
     session.once('error', reject);
   });
-  let running = true;
-  let completed = 0;
-  let errors = 0;
-  let firstError: string | undefined;
   let nextId = 1;
   const text = 'x'.repeat(a.payloadBytes);
   const post = () =>
@@ -50,32 +46,11 @@ export async function h2Run(a: {
       req.on('error', reject);
       req.end(body);
     });
-  const chains = Array.from({ length: a.concurrency }, async () => {
-    while (running) {
-      try {
-        await post();
-        completed++;
-      } catch (error) {
-        errors++;
-        firstError ??= error instanceof Error ? error.message : String(error);
-        await sleep(5);
-      }
-    }
-  });
-  await sleep(a.warmupMs);
-  const c0 = completed;
-  const t0 = performance.now();
-  await sleep(a.durationMs);
-  const c1 = completed;
-  const seconds = (performance.now() - t0) / 1000;
-  running = false;
-  await Promise.race([Promise.all(chains), sleep(5_000)]);
+  const loop = await closedLoop(
+    Array.from({ length: a.concurrency }, () => post),
+    { warmupMs: a.warmupMs, durationMs: a.durationMs, drainMs: 5_000 },
+  );
   session.close();
-  return {
-    completed: c1 - c0,
-    seconds,
-    rate: (c1 - c0) / seconds,
-    errors,
-    ...(firstError === undefined ? {} : { firstError }),
-  };
+  const { acked, ...rest } = loop;
+  return { completed: acked, ...rest };
 }
