@@ -99,6 +99,9 @@ describe('NATS subject layout', () => {
     );
     // Well before the follower's 5 s idle read.
     expect(Date.now() - started).toBeLessThan(2_000);
+    // Through the republish: no consumer on the stream (a consumer follower would have made one).
+    const jsm = await jetstreamManager(nats.track(await connect({ servers: nats.url })));
+    expect(await jsm.consumers.list('MESH_LOGS').next()).toEqual([]);
     follower.close();
   });
 
