@@ -2,7 +2,7 @@ import { type Message, RpcError } from '@a2a-mesh/protocol';
 import { describe, expect, it } from 'vitest';
 import { toA2AWire } from '../../src/a2a/errors.js';
 import { parseVersion } from '../../src/a2a/jsonRpcBinding.js';
-import { applyEntry, type TaskRecord, viewTask } from '../../src/a2a/taskFold.js';
+import { applyEntry, isoTime, type TaskRecord, viewTask } from '../../src/a2a/taskFold.js';
 import { messageFrom03, streamTo03, taskTo03 } from '../../src/a2a/v03.js';
 
 const user: Message = {
@@ -163,5 +163,14 @@ describe('A2A wire errors', () => {
     const mesh = toA2AWire(RpcError.of('AgentUnreachable', 'gone', { agentId: 'a' }), '1.0');
     expect((mesh.data as { domain: string }[])[0]?.domain).toBe('a2a-mesh');
     expect(toA2AWire(RpcError.of('TaskNotFound', 'x'), '0.3').data).toEqual({ reason: 'task_not_found' });
+  });
+});
+
+describe('isoTime', () => {
+  it('formats each millisecond as Date does, also when the same one comes again or goes back', () => {
+    const base = Date.UTC(2026, 10, 22, 10, 0, 0, 0);
+    for (const ms of [base, base, base + 1, base + 1, base, base + 999, base + 1000]) {
+      expect(isoTime(ms)).toBe(new Date(ms).toISOString());
+    }
   });
 });
