@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildDist, distIsStale } from '../../scripts/build.mjs';
+import { buildDist, distIsStale, NODE_BUNDLE } from '../../scripts/build.mjs';
 import { testClient } from '../helpers/meshClient.js';
 import { startNodeProcess } from '../helpers/nodeProcess.js';
 
@@ -45,9 +45,36 @@ describe('compiled build (scripts/build.mjs)', () => {
     });
     expect(JSON.stringify(await bad.json())).toMatch(/Invalid input: expected object, received number/);
     const chunks = (await readdir(join(ROOT, outdir))).filter((f) => f.endsWith('.js'));
-    for (const f of chunks)
-      expect(await readFile(join(ROOT, outdir, f), 'utf8')).not.toContain('erwartet instanceof');
+    for (const f of chunks) {
+      const text = await readFile(join(ROOT, outdir, f), 'utf8');
+      expect(text).not.toContain('erwartet instanceof');
+      // ASCII only, so that V8 holds each module's source at one byte per character.
+      expect(text.match(/[\u0080-\uffff]/)?.[0], f).toBeUndefined();
+    }
     expect(await node.kill('SIGTERM')).toBe(0);
+  });
+});
+
+describe('NODE_BUNDLE output', () => {
+  it('is ASCII: strings escaped, comments esbuild keeps rewritten one unit for one', async () => {
+    const dir = join(ROOT, `.tmp/ascii-test-${process.pid}`);
+    await mkdir(dir, { recursive: true });
+    try {
+      // esbuild keeps a class field's doc comment; the string must keep its meaning.
+      await writeFile(
+        join(dir, 'entry.ts'),
+        'export class A {\n  /** subject → count */\n  #m = new Map();\n  label = "a → b ✓";\n}\n',
+      );
+      const { build } = await import('esbuild');
+      await build({ ...NODE_BUNDLE, absWorkingDir: dir, entryPoints: ['entry.ts'], outdir: 'out' });
+      const text = await readFile(join(dir, 'out/entry.js'), 'utf8');
+      expect(text.match(/[\u0080-\uffff]/)?.[0]).toBeUndefined();
+      expect(text).toContain('/** subject ? count */');
+      const { A } = await import(join(dir, 'out/entry.js'));
+      expect(new A().label).toBe('a → b ✓');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
