@@ -1,14 +1,16 @@
 import type { TaskPushNotificationConfig } from '@a2a-mesh/protocol';
 import {
   type Bus,
+  entryValue,
   type FollowOptions,
   type KvBucket,
   KvConflictError,
+  kvValue,
   type LogFollower,
   OffsetConflictError,
 } from '../bus/bus.js';
 import { busError } from '../services/busErrors.js';
-import { pack, unpack } from '../util/binary.js';
+import { Packed } from '../util/binary.js';
 import { applyEntry, type TaskLogEntry, type TaskRecord } from './taskFold.js';
 
 /** Task ids the gateway accepts: safe as KV keys and log-name tokens. */
@@ -87,7 +89,7 @@ export class TaskStore {
   async create(taskId: string, record: TaskRecord): Promise<void> {
     let revision: number;
     try {
-      revision = await this.tasks.create(taskId, pack(record));
+      revision = await this.tasks.create(taskId, new Packed(record));
     } catch (error) {
       throw busError(error);
     }
@@ -102,7 +104,7 @@ export class TaskStore {
       if (known) return this.#remember(taskId, await this.#catchUp(taskId, known.record)).record;
       const entry = await this.tasks.get(taskId);
       if (!entry) return undefined;
-      const stored = unpack<TaskRecord>(entry.value);
+      const stored = kvValue<TaskRecord>(entry);
       const current = await this.#catchUp(taskId, stored);
       return this.#remember(taskId, current, entry.revision, stored.sequence).record;
     } catch (error) {
@@ -124,7 +126,7 @@ export class TaskStore {
     try {
       for (let from = after + 1; from <= upTo; ) {
         const page = await this.bus.read(taskLog(taskId), from, Math.min(PAGE, upTo - from + 1));
-        for (const e of page) if (unpack<TaskLogEntry>(e.data).type === 'event') return true;
+        for (const e of page) if (entryValue<TaskLogEntry>(e).type === 'event') return true;
         if (page.length === 0) return false;
         from = page.at(-1)!.offset + 1;
       }
@@ -138,7 +140,7 @@ export class TaskStore {
     let current = record;
     for (;;) {
       const entries = await this.bus.read(taskLog(taskId), current.sequence + 1, PAGE);
-      for (const e of entries) current = applyEntry(current, unpack<TaskLogEntry>(e.data), e.offset);
+      for (const e of entries) current = applyEntry(current, entryValue<TaskLogEntry>(e), e.offset);
       if (entries.length < PAGE) return current;
     }
   }
@@ -181,7 +183,7 @@ export class TaskStore {
       let next = record;
       try {
         for (const entry of entries) {
-          const offset = await this.bus.append(taskLog(taskId), pack(entry), {
+          const offset = await this.bus.append(taskLog(taskId), new Packed(entry), {
             expectedLastOffset: next.sequence,
           });
           next = applyEntry(next, entry, offset);
@@ -215,7 +217,7 @@ export class TaskStore {
     if (known.kvSequence >= record.sequence) return;
     if (known.kvRevision > 0) {
       try {
-        const revision = await this.tasks.update(taskId, pack(record), known.kvRevision);
+        const revision = await this.tasks.update(taskId, new Packed(record), known.kvRevision);
         this.#remember(taskId, record, revision, record.sequence);
         return;
       } catch (error) {
@@ -226,12 +228,12 @@ export class TaskStore {
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         const entry = await this.tasks.get(taskId);
         if (!entry) return;
-        const stored = unpack<TaskRecord>(entry.value);
+        const stored = kvValue<TaskRecord>(entry);
         this.#remember(taskId, stored, entry.revision, stored.sequence);
         if (stored.sequence >= record.sequence) return;
         const current = await this.#catchUp(taskId, stored);
         try {
-          const revision = await this.tasks.update(taskId, pack(current), entry.revision);
+          const revision = await this.tasks.update(taskId, new Packed(current), entry.revision);
           this.#remember(taskId, current, revision, current.sequence);
           return;
         } catch (error) {
@@ -256,7 +258,7 @@ export class TaskStore {
         if (!entry) continue;
         const known = this.#known.get(key);
         if (known && known.kvRevision >= entry.revision) out.push(known.record);
-        else out.push(unpack<TaskRecord>(entry.value));
+        else out.push(kvValue<TaskRecord>(entry));
       }
       return out;
     } catch (error) {
@@ -279,7 +281,7 @@ export class TaskStore {
       close: () => follower.close(),
       async *[Symbol.asyncIterator]() {
         for await (const e of follower) {
-          const entry = unpack<TaskLogEntry>(e.data);
+          const entry = entryValue<TaskLogEntry>(e);
           const k = known.get(taskId);
           if (k && k.record.sequence === e.offset - 1) k.record = applyEntry(k.record, entry, e.offset);
           yield { sequence: e.offset, entry };
@@ -292,7 +294,7 @@ export class TaskStore {
 
   async putPushConfig(stored: StoredPushConfig): Promise<void> {
     try {
-      await this.push.put(`${stored.config.taskId}.${stored.config.id}`, pack(stored));
+      await this.push.put(`${stored.config.taskId}.${stored.config.id}`, new Packed(stored));
     } catch (error) {
       throw busError(error);
     }
@@ -302,7 +304,7 @@ export class TaskStore {
     if (!isTaskId(taskId) || !isTaskId(id)) return undefined;
     try {
       const entry = await this.push.get(`${taskId}.${id}`);
-      return entry ? unpack<StoredPushConfig>(entry.value) : undefined;
+      return entry ? kvValue<StoredPushConfig>(entry) : undefined;
     } catch (error) {
       throw busError(error);
     }
@@ -316,7 +318,7 @@ export class TaskStore {
       const out: StoredPushConfig[] = [];
       for (const key of keys) {
         const entry = await this.push.get(key);
-        if (entry) out.push(unpack<StoredPushConfig>(entry.value));
+        if (entry) out.push(kvValue<StoredPushConfig>(entry));
       }
       return out.sort((a, b) => a.createdAt - b.createdAt || a.config.id.localeCompare(b.config.id));
     } catch (error) {

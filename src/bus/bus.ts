@@ -1,4 +1,13 @@
 import type { RequestOptions } from '@a2a-mesh/protocol';
+import { Packed, unpack } from '../util/binary.js';
+
+/** What a log append or KV write takes: bytes, or a `Packed` value (encoded only where bytes are stored). */
+export type BusData = Uint8Array | Packed;
+
+/** The bytes of `data`. */
+export function busBytes(data: BusData): Uint8Array {
+  return data instanceof Packed ? data.bytes : data;
+}
 
 /**
  * The kinds of log the mesh keeps; a log name is `<kind>.<id>` (collaborations, conversations,
@@ -18,6 +27,13 @@ export function isLogName(log: string): boolean {
 export interface LogEntry {
   readonly offset: number;
   readonly data: Uint8Array;
+  /** The value itself when the bus kept it (a `Packed` append to the embedded bus): read it, not `data`. */
+  readonly decoded?: unknown;
+}
+
+/** The node-internal value of a log entry: `decoded` when the bus kept it, else `data` unpacked. */
+export function entryValue<T>(entry: LogEntry): T {
+  return entry.decoded !== undefined ? (entry.decoded as T) : unpack<T>(entry.data);
 }
 
 /** Where a log stands: `epoch` changes only if the log is lost; offsets `firstOffset..lastOffset` are readable. */
@@ -49,6 +65,13 @@ export interface KvEntry {
   readonly key: string;
   readonly value: Uint8Array;
   readonly revision: number;
+  /** The value itself when the bus kept it (a `Packed` write to the embedded bus): read it, not `value`. */
+  readonly decoded?: unknown;
+}
+
+/** The node-internal value of a KV entry: `decoded` when the bus kept it, else `value` unpacked. */
+export function kvValue<T>(entry: KvEntry): T {
+  return entry.decoded !== undefined ? (entry.decoded as T) : unpack<T>(entry.value);
 }
 
 /** A change seen by a KV watcher: a put (value set) or a delete/expiry (value undefined). */
@@ -62,16 +85,16 @@ export interface KvChange {
 export interface KvBucket {
   get(key: string): Promise<KvEntry | undefined>;
   /** Writes unconditionally; returns the new revision. */
-  put(key: string, value: Uint8Array): Promise<number>;
+  put(key: string, value: BusData): Promise<number>;
   /**
    * Writes unconditionally without waiting for the store to confirm, for rewrites repeated anyway
    * (TTL refreshes): one that is lost is not reported. Throws `BusUnavailableError` while the bus is down.
    */
   touch(key: string, value: Uint8Array): void;
   /** Writes only if the key does not exist; otherwise rejects with `KvConflictError`. */
-  create(key: string, value: Uint8Array): Promise<number>;
+  create(key: string, value: BusData): Promise<number>;
   /** Writes only if the key's revision is `revision`; otherwise rejects with `KvConflictError`. */
-  update(key: string, value: Uint8Array, revision: number): Promise<number>;
+  update(key: string, value: BusData, revision: number): Promise<number>;
   delete(key: string): Promise<void>;
   /** All live keys (optionally those starting with `prefix`). */
   keys(prefix?: string): Promise<string[]>;
@@ -147,7 +170,7 @@ export interface Bus {
   readonly kind: string;
 
   /** Appends `data` to `log` (created on first write) and resolves with its offset. */
-  append(log: string, data: Uint8Array, options?: AppendOptions): Promise<number>;
+  append(log: string, data: BusData, options?: AppendOptions): Promise<number>;
   /** Where `log` stands. A log never written has lastOffset 0. */
   info(log: string): Promise<LogInfo>;
   /** Up to `limit` entries from `fromOffset` on, contiguous; fewer if the log ends. */

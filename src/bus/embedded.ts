@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { AsyncQueue, MeshError, type RequestOptions, topicMatches } from '@a2a-mesh/protocol';
+import { Packed } from '../util/binary.js';
 import {
   type AgentRequestHandler,
   type AppendOptions,
   type Bus,
+  type BusData,
   type BusMessage,
   type BusStatus,
+  busBytes,
   isLogName,
   type KvBucket,
   type KvChange,
@@ -28,8 +31,28 @@ export interface EmbeddedBusOptions {
   maxLogEntries?: number;
 }
 
+/** A log entry or KV value as the embedded bus keeps it: the `Packed` value itself, not its bytes. */
+class KeptEntry implements LogEntry {
+  constructor(
+    readonly offset: number,
+    readonly packed: Packed,
+  ) {}
+
+  get data(): Uint8Array {
+    return this.packed.bytes;
+  }
+
+  get decoded(): unknown {
+    return this.packed.value;
+  }
+}
+
+function logEntry(offset: number, data: BusData): LogEntry {
+  return data instanceof Packed ? new KeptEntry(offset, data) : { offset, data };
+}
+
 class MemoryLog {
-  entries: Uint8Array[] = [];
+  entries: BusData[] = [];
   /** Offset of entries[0]. */
   first = 1;
   readonly followers = new Set<AsyncQueue<LogEntry>>();
@@ -75,7 +98,7 @@ export class EmbeddedBus implements Bus {
     return log;
   }
 
-  async append(name: string, data: Uint8Array, options: AppendOptions = {}): Promise<number> {
+  async append(name: string, data: BusData, options: AppendOptions = {}): Promise<number> {
     this.#check();
     const log = this.#log(name);
     if (options.expectedLastOffset !== undefined && options.expectedLastOffset !== log.last) {
@@ -88,7 +111,7 @@ export class EmbeddedBus implements Bus {
       log.entries.splice(0, drop);
       log.first += drop;
     }
-    const entry = { offset, data };
+    const entry = logEntry(offset, data);
     for (const f of log.followers) f.push(entry);
     return offset;
   }
@@ -108,7 +131,7 @@ export class EmbeddedBus implements Bus {
     if (start !== fromOffset) return [];
     const out: LogEntry[] = [];
     for (let o = start; o <= log.last && out.length < limit; o++) {
-      out.push({ offset: o, data: log.entries[o - log.first]! });
+      out.push(logEntry(o, log.entries[o - log.first]!));
     }
     return out;
   }
@@ -122,8 +145,7 @@ export class EmbeddedBus implements Bus {
         new MeshError('protocol', `log ${name}: offset ${fromOffset} was trimmed (first is ${log.first})`),
       );
     } else {
-      for (let o = fromOffset; o <= log.last; o++)
-        queue.push({ offset: o, data: log.entries[o - log.first]! });
+      for (let o = fromOffset; o <= log.last; o++) queue.push(logEntry(o, log.entries[o - log.first]!));
       log.followers.add(queue);
     }
     return Object.assign(queue, { close: () => queue.end() });
@@ -215,8 +237,27 @@ export class EmbeddedBus implements Bus {
   }
 }
 
+interface KvSlot {
+  data: BusData;
+  revision: number;
+  expiresAt: number;
+}
+
+function kvEntry(key: string, slot: KvSlot): KvEntry {
+  const { data, revision } = slot;
+  if (!(data instanceof Packed)) return { key, value: data, revision };
+  return {
+    key,
+    get value() {
+      return data.bytes;
+    },
+    revision,
+    decoded: data.value,
+  };
+}
+
 class MemoryKv implements KvBucket {
-  readonly #map = new Map<string, { value: Uint8Array; revision: number; expiresAt: number }>();
+  readonly #map = new Map<string, KvSlot>();
   readonly #watchers = new Set<AsyncQueue<KvChange>>();
   readonly #ttlMs: number;
   readonly #sweeper: NodeJS.Timeout | undefined;
@@ -240,7 +281,7 @@ class MemoryKv implements KvBucket {
     }
   }
 
-  #live(key: string): { value: Uint8Array; revision: number; expiresAt: number } | undefined {
+  #live(key: string): KvSlot | undefined {
     const e = this.#map.get(key);
     if (e && e.expiresAt <= Date.now()) {
       this.#sweep();
@@ -253,23 +294,23 @@ class MemoryKv implements KvBucket {
     for (const w of this.#watchers) w.push(change);
   }
 
-  #write(key: string, value: Uint8Array): number {
+  #write(key: string, data: BusData): number {
     const revision = ++this.#revision;
     this.#map.set(key, {
-      value,
+      data,
       revision,
       expiresAt: this.#ttlMs > 0 ? Date.now() + this.#ttlMs : Number.POSITIVE_INFINITY,
     });
-    this.#emit({ key, value, revision });
+    if (this.#watchers.size > 0) this.#emit({ key, value: busBytes(data), revision });
     return revision;
   }
 
   async get(key: string): Promise<KvEntry | undefined> {
     const e = this.#live(key);
-    return e ? { key, value: e.value, revision: e.revision } : undefined;
+    return e ? kvEntry(key, e) : undefined;
   }
 
-  async put(key: string, value: Uint8Array): Promise<number> {
+  async put(key: string, value: BusData): Promise<number> {
     return this.#write(key, value);
   }
 
@@ -277,12 +318,12 @@ class MemoryKv implements KvBucket {
     this.#write(key, value);
   }
 
-  async create(key: string, value: Uint8Array): Promise<number> {
+  async create(key: string, value: BusData): Promise<number> {
     if (this.#live(key)) throw new KvConflictError(key);
     return this.#write(key, value);
   }
 
-  async update(key: string, value: Uint8Array, revision: number): Promise<number> {
+  async update(key: string, value: BusData, revision: number): Promise<number> {
     const e = this.#live(key);
     if (!e || e.revision !== revision) throw new KvConflictError(key);
     return this.#write(key, value);

@@ -17,6 +17,7 @@ import {
   type AgentRequestHandler,
   type AppendOptions,
   type Bus,
+  type BusData,
   type BusMessage,
   type BusStatus,
   type FollowOptions,
@@ -311,7 +312,7 @@ export class NatsBus implements Bus {
     return q;
   }
 
-  append(log: string, data: Uint8Array, options?: AppendOptions): Promise<number> {
+  append(log: string, data: BusData, options?: AppendOptions): Promise<number> {
     return this.#logs.append(log, data, options);
   }
 

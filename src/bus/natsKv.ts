@@ -4,7 +4,9 @@ import type { KV, KvWatchEntry } from '@nats-io/kv';
 import { Kvm, KvWatchInclude } from '@nats-io/kv';
 import { headers, nuid, type QueuedIterator } from '@nats-io/transport-node';
 import {
+  type BusData,
   BusUnavailableError,
+  busBytes,
   type KvBucket,
   type KvChange,
   KvConflictError,
@@ -110,10 +112,11 @@ export class NatsKvBucket implements KvBucket {
     if (this.#starting.size > 0) await Promise.all(this.#starting);
   }
 
-  async put(key: string, value: Uint8Array): Promise<number> {
+  async put(key: string, value: BusData): Promise<number> {
     await this.#watchersReady();
     const { link, requestTimeoutMs } = this.#ctx;
-    return this.#saw(await retryWhileUp(link, requestTimeoutMs, () => this.#kv.put(key, value)));
+    const bytes = busBytes(value);
+    return this.#saw(await retryWhileUp(link, requestTimeoutMs, () => this.#kv.put(key, bytes)));
   }
 
   touch(key: string, value: Uint8Array): void {
@@ -162,8 +165,9 @@ export class NatsKvBucket implements KvBucket {
     }
   }
 
-  async create(key: string, value: Uint8Array): Promise<number> {
+  async create(key: string, data: BusData): Promise<number> {
     await this.#watchersReady();
+    const value = busBytes(data);
     try {
       return await this.#writeIf(key, value, 0);
     } catch (err) {
@@ -175,8 +179,9 @@ export class NatsKvBucket implements KvBucket {
     return this.#writeIf(key, value, e.revision);
   }
 
-  async update(key: string, value: Uint8Array, revision: number): Promise<number> {
+  async update(key: string, data: BusData, revision: number): Promise<number> {
     await this.#watchersReady();
+    const value = busBytes(data);
     if (!(revision > 0)) {
       this.#ctx.link.check();
       throw new KvConflictError(key);

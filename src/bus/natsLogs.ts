@@ -16,7 +16,9 @@ import {
 import { errors, headers, nanos, nuid } from '@nats-io/transport-node';
 import {
   type AppendOptions,
+  type BusData,
   BusUnavailableError,
+  busBytes,
   type FollowOptions,
   isLogName,
   LOG_KINDS,
@@ -367,7 +369,7 @@ export class NatsLogs {
     this.#remember(state, state.offset, state.seq);
   }
 
-  append(log: string, data: Uint8Array, options: AppendOptions = {}): Promise<number> {
+  append(log: string, value: BusData, options: AppendOptions = {}): Promise<number> {
     let subject: string;
     try {
       subject = this.subject(log);
@@ -377,6 +379,7 @@ export class NatsLogs {
       return Promise.reject(err);
     }
     const state = this.#state(log);
+    const data = busBytes(value);
     return new Promise<number>((resolve, reject) => {
       state.queue.push({
         data,

@@ -1,8 +1,8 @@
 import { type AgentCard, type AgentEntry, RpcError } from '@a2a-mesh/protocol';
 import type { Logger } from 'pino';
-import type { Bus, KvBucket } from '../bus/bus.js';
+import { type Bus, type KvBucket, kvValue } from '../bus/bus.js';
 import type { Dispatcher } from '../rpc/dispatcher.js';
-import { pack, unpack } from '../util/binary.js';
+import { Packed } from '../util/binary.js';
 import { busError } from './busErrors.js';
 import { TtlPresence } from './ttlPresence.js';
 
@@ -54,11 +54,14 @@ export class DirectoryService {
       if (card) {
         await this.cards.put(
           agentId,
-          pack({ card, nodeId: this.nodeId, updatedAt: Date.now() } satisfies CardRecord),
+          new Packed({ card, nodeId: this.nodeId, updatedAt: Date.now() } satisfies CardRecord),
         );
       } else if (!(await this.cards.get(agentId))) {
         const fallback: AgentCard = { name: agentId, skills: [] };
-        await this.cards.put(agentId, pack({ card: fallback, nodeId: this.nodeId, updatedAt: Date.now() }));
+        await this.cards.put(
+          agentId,
+          new Packed({ card: fallback, nodeId: this.nodeId, updatedAt: Date.now() }),
+        );
       }
       await this.presence.attached(agentId);
     } catch (error) {
@@ -85,7 +88,7 @@ export class DirectoryService {
       for (const agentId of ids.sort()) {
         const entry = await this.cards.get(agentId);
         if (!entry) continue;
-        const { card } = unpack<CardRecord>(entry.value);
+        const { card } = kvValue<CardRecord>(entry);
         const nodes = present.get(agentId);
         const online = nodes !== undefined;
         if (filter.online !== undefined && filter.online !== online) continue;
@@ -102,7 +105,7 @@ export class DirectoryService {
             .toLowerCase();
           if (!hay.includes(text)) continue;
         }
-        out.push({ agentId, card, online, nodeId: nodes?.[0] ?? unpack<CardRecord>(entry.value).nodeId });
+        out.push({ agentId, card, online, nodeId: nodes?.[0] ?? kvValue<CardRecord>(entry).nodeId });
       }
       return out;
     } catch (error) {
@@ -121,7 +124,7 @@ export class DirectoryService {
       throw busError(error);
     }
     if (!entry) throw RpcError.of('AgentNotFound', `agent ${agentId} is not in the directory`, { agentId });
-    const rec = unpack<CardRecord>(entry.value);
+    const rec = kvValue<CardRecord>(entry);
     return { agentId, card: rec.card, online: nodes !== undefined, nodeId: nodes?.[0] ?? rec.nodeId };
   }
 

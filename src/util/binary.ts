@@ -12,3 +12,21 @@ export function pack(value: unknown): Uint8Array {
 export function unpack<T>(data: Uint8Array): T {
   return packr.unpack(data) as T;
 }
+
+/**
+ * A node-internal value written to the bus, encoded on first use of `bytes`. A bus that stores bytes
+ * (NATS) writes `bytes`; the embedded bus keeps the value itself and hands it to its readers as
+ * `decoded`, so on one node a value is never encoded or decoded (profiled: msgpack was 8% of an
+ * embedded node serving A2A SendMessage). Readers share the value: it must not be changed once
+ * written, like the task records and log entries it carries (built anew, never changed in place).
+ */
+export class Packed<T = unknown> {
+  #bytes: Uint8Array | undefined;
+
+  constructor(readonly value: T) {}
+
+  get bytes(): Uint8Array {
+    this.#bytes ??= packr.pack(this.value);
+    return this.#bytes;
+  }
+}

@@ -3,12 +3,15 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vites
 import {
   type Bus,
   type BusMessage,
+  entryValue,
   KvConflictError,
+  kvValue,
   NoRespondersError,
   OffsetConflictError,
 } from '../../src/bus/bus.js';
 import { EmbeddedBus } from '../../src/bus/embedded.js';
 import { connectNatsBus } from '../../src/bus/nats.js';
+import { Packed, unpack } from '../../src/util/binary.js';
 import { collect, dec, enc, range } from '../helpers/bus.js';
 import { type NatsServer, startNatsServer } from '../helpers/natsServer.js';
 import { eventually } from '../helpers/node.js';
@@ -24,6 +27,11 @@ let seq = 0;
  * the others with an ordered consumer (src/bus/natsLogs.ts `follow`).
  */
 const FOLLOWED_KINDS = ['collab.', 'a2atask.'];
+const must = async <T>(p: Promise<T | undefined>): Promise<T> => {
+  const v = await p;
+  if (v === undefined) throw new Error('missing');
+  return v;
+};
 const unique = (base: string) => `${base}${Date.now().toString(36)}${(seq++).toString(36)}`;
 
 interface Target {
@@ -105,6 +113,37 @@ describe.each([embedded, nats])('Bus conformance: $name', (target) => {
       );
       expect(await bus.read(log, 31, 10)).toEqual([]);
       expect(await bus.read(unique('collab.'), 1, 10)).toEqual([]);
+    });
+
+    it('takes Packed values: read and followed as the value, and as its msgpack bytes', async () => {
+      const a = await target.bus();
+      const b = await target.peer(a);
+      const log = unique('a2atask.');
+      const values = [
+        { type: 'input', n: 1, nested: { list: [1, 'two'] } },
+        { type: 'end', n: 2 },
+      ];
+      const follower = b.follow(log, 1);
+      onTestFinished(() => follower.close());
+      const followed = collect(follower);
+      for (const v of values) await a.append(log, new Packed(v));
+      await a.append(log, enc('plain bytes'));
+      const read = await b.read(log, 1, 10);
+      expect(read.slice(0, 2).map((e) => entryValue(e))).toEqual(values);
+      expect(read.slice(0, 2).map((e) => unpack(e.data))).toEqual(values);
+      expect(dec(read[2]!.data)).toBe('plain bytes');
+      await eventually(() => expect(followed.entries).toHaveLength(3));
+      expect(followed.entries.slice(0, 2).map((e) => entryValue(e))).toEqual(values);
+      expect(followed.entries.map((e) => e.offset)).toEqual([1, 2, 3]);
+      const bucket = unique('kv');
+      const kv = await a.kv(bucket);
+      const r1 = await kv.create('k', new Packed({ v: 1 }));
+      await kv.update('k', new Packed({ v: 2 }), r1);
+      await kv.put('p', new Packed({ v: 3 }));
+      await expect(kv.create('k', new Packed({ v: 4 }))).rejects.toBeInstanceOf(KvConflictError);
+      const peerKv = await b.kv(bucket);
+      expect(kvValue(await must(peerKv.get('k')))).toEqual({ v: 2 });
+      expect(unpack((await must(peerKv.get('p'))).value)).toEqual({ v: 3 });
     });
 
     it('reads what another node appended', async () => {
