@@ -164,7 +164,7 @@ export class TaskStore {
 
   /**
    * Appends the entries `build` derives from the current record (none: nothing is written), retrying
-   * on a concurrent append. `build` may throw to refuse. Returns the record after them and their offsets.
+   * on a concurrent append (`build` may run more than once). `build` may throw to refuse. Returns the record after them and their offsets.
    * The KV record is brought up to date before it returns, unless the entries are only a turn's `end`
    * (it changes nothing a reader of the KV record alone sees: the task, its kind and state; readers of
    * the task catch up from the log). A task that does not exist throws `missing()`.
@@ -175,10 +175,23 @@ export class TaskStore {
     missing: () => Error = () => new Error(`task ${taskId} vanished`),
   ): Promise<{ record: TaskRecord; sequences: number[]; entries: TaskLogEntry[] }> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const record = await this.load(taskId);
+      // First try on the record this node holds, without reading the log: the compare-and-set append
+      // checks that nothing came after it. Deciding to refuse or to write nothing is no write, so it
+      // is made again on a record caught up with the log.
+      const held = attempt === 0 ? this.#known.get(taskId)?.record : undefined;
+      const record = held ?? (await this.load(taskId));
       if (!record) throw missing();
-      const entries = build(record);
-      if (entries.length === 0) return { record, sequences: [], entries };
+      let entries: TaskLogEntry[];
+      try {
+        entries = build(record);
+      } catch (error) {
+        if (held) continue;
+        throw error;
+      }
+      if (entries.length === 0) {
+        if (held) continue;
+        return { record, sequences: [], entries };
+      }
       const sequences: number[] = [];
       let next = record;
       try {
