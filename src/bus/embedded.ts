@@ -24,6 +24,7 @@ import {
   OffsetConflictError,
   type Registration,
 } from './bus.js';
+import { PrefixMap } from './prefixMap.js';
 
 /** Options for the in-process bus. */
 export interface EmbeddedBusOptions {
@@ -257,7 +258,7 @@ function kvEntry(key: string, slot: KvSlot): KvEntry {
 }
 
 class MemoryKv implements KvBucket {
-  readonly #map = new Map<string, KvSlot>();
+  readonly #map = new PrefixMap<KvSlot>();
   readonly #watchers = new Set<AsyncQueue<KvChange>>();
   readonly #ttlMs: number;
   readonly #sweeper: NodeJS.Timeout | undefined;
@@ -336,7 +337,7 @@ class MemoryKv implements KvBucket {
   #keys(prefix: string): string[] {
     const now = Date.now();
     const out: string[] = [];
-    for (const [k, e] of this.#map) if (e.expiresAt > now && k.startsWith(prefix)) out.push(k);
+    for (const [k, e] of this.#map.withPrefix(prefix)) if (e.expiresAt > now) out.push(k);
     return out;
   }
 

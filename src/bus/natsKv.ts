@@ -16,6 +16,7 @@ import {
   type KvWatcher,
 } from './bus.js';
 import { isWrongLastSequence, type NatsContext, retryWhileUp, settle, toBusError } from './natsContext.js';
+import { PrefixMap } from './prefixMap.js';
 
 /**
  * A watcher started at time t reports, from its initial snapshot, entries written after t minus this
@@ -261,7 +262,7 @@ class NatsKvWatcher implements KvWatcher, KvKeyMirror {
   readonly #kv: KV;
   readonly #ttlMs: number;
   readonly #queue: AsyncQueue<KvChange>;
-  readonly #live = new Map<string, LiveKey>();
+  readonly #live = new PrefixMap<LiveKey>();
   readonly #startedAt = Date.now();
   readonly #knownRevision: number;
   /** A key mirror pushes nothing to the queue (nobody reads it). */
@@ -311,9 +312,7 @@ class NatsKvWatcher implements KvWatcher, KvKeyMirror {
   }
 
   keys(prefix = ''): string[] {
-    const out: string[] = [];
-    for (const k of this.#live.keys()) if (k.startsWith(prefix)) out.push(k);
-    return out;
+    return this.#live.withPrefix(prefix).map(([k]) => k);
   }
 
   close(): void {
