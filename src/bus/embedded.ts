@@ -244,17 +244,26 @@ interface KvSlot {
   expiresAt: number;
 }
 
+/** A KV entry written as a `Packed` value: the value itself, its bytes made only if asked for. */
+class KeptKvEntry implements KvEntry {
+  constructor(
+    readonly key: string,
+    readonly revision: number,
+    readonly packed: Packed,
+  ) {}
+
+  get value(): Uint8Array {
+    return this.packed.bytes;
+  }
+
+  get decoded(): unknown {
+    return this.packed.value;
+  }
+}
+
 function kvEntry(key: string, slot: KvSlot): KvEntry {
   const { data, revision } = slot;
-  if (!(data instanceof Packed)) return { key, value: data, revision };
-  return {
-    key,
-    get value() {
-      return data.bytes;
-    },
-    revision,
-    decoded: data.value,
-  };
+  return data instanceof Packed ? new KeptKvEntry(key, revision, data) : { key, value: data, revision };
 }
 
 class MemoryKv implements KvBucket {
