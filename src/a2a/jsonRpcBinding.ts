@@ -351,12 +351,30 @@ function watchCaller(res: HttpResponse): { onGone: OnCallerGone; answered(): voi
   };
 }
 
-/** ProtoJSON reads `null` as "not set": drop null members so optional fields validate. */
+/**
+ * ProtoJSON reads `null` as "not set": drop null members so optional fields validate. Params without
+ * a null member (nearly all) are returned as they are, not copied.
+ */
 function withoutNulls(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(withoutNulls);
+  return hasNullMember(value) ? copyWithoutNulls(value) : value;
+}
+
+function hasNullMember(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  if (Array.isArray(value)) return value.some(hasNullMember);
+  for (const k in value) {
+    if (!Object.hasOwn(value, k)) continue;
+    const v = (value as Record<string, unknown>)[k];
+    if (v === null || hasNullMember(v)) return true;
+  }
+  return false;
+}
+
+function copyWithoutNulls(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(copyWithoutNulls);
   if (typeof value !== 'object' || value === null) return value;
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) if (v !== null) out[k] = withoutNulls(v);
+  for (const [k, v] of Object.entries(value)) if (v !== null) out[k] = copyWithoutNulls(v);
   return out;
 }
 

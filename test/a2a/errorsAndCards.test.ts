@@ -143,6 +143,19 @@ describe('A2A gateway errors', () => {
     });
   });
 
+  it('reads null members as not set (ProtoJSON), at any depth, and keeps nulls inside lists', async () => {
+    const { url } = await setup();
+    const message = { ...userMessage('nulls'), metadata: null, parts: [{ text: 'nulls', metadata: null }] };
+    const r = await rpc(url, 'SendMessage', { message, configuration: null, metadata: null });
+    expect(r.body.error).toBeUndefined();
+    const task = (r.body.result as { task: { history: { metadata?: unknown; parts: object[] }[] } }).task;
+    expect(task.history[0]!.metadata).toBeUndefined();
+    expect(task.history[0]!.parts[0]).toEqual({ text: 'nulls' });
+    // A null member still fails where the field is required.
+    const bad = await rpc(url, 'SendMessage', { message: null });
+    expect((bad.body.error as { code: number }).code).toBe(-32602);
+  });
+
   it('refuses a wrong content type (415), bad JSON (-32700) and batches (-32600)', async () => {
     const { url } = await setup();
     const wrong = await fetch(url, {

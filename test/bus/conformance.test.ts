@@ -94,6 +94,15 @@ describe.each([embedded, nats])('Bus conformance: $name', (target) => {
       expect(after.epoch.length).toBeGreaterThan(0);
     });
 
+    it('refuses log names outside the log kinds, on every try', async () => {
+      const bus = await target.bus();
+      for (const name of ['topic.x', 'collab.a.b', 'collab.', 'a2atask.t x']) {
+        await expect(bus.append(name, enc('x'))).rejects.toThrow(/invalid log name/);
+        await expect(bus.append(name, enc('again'))).rejects.toThrow(/invalid log name/);
+        expect(() => bus.follow(name, 1)).toThrow(/invalid log name/);
+      }
+    });
+
     it('reads contiguous ranges, fewer only at the end', async () => {
       const bus = await target.bus();
       const log = unique('collab.');
