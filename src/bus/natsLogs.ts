@@ -471,7 +471,19 @@ export class NatsLogs {
         // Take the batch first: whatever fails from here on fails its calls, so the queue drains.
         batch = this.#sweep(log, state, batch, !frozen);
         if (batch.length === 0) return;
-        if (!state.known) await this.#refresh(log, subject, state);
+        if (!state.known) {
+          if (batch[0]!.expected === 0) {
+            // A compare-and-set append at offset 0 to a log not seen here (a new task's first
+            // entry, written on the agent's node) assumes the log empty instead of reading its end:
+            // the stream checks that (expected last subject sequence 0), and a log that is not empty
+            // answers with the wrong-sequence error handled below, which reads it as for any conflict.
+            state.known = true;
+            state.seq = 0;
+            state.offset = 0;
+          } else {
+            await this.#refresh(log, subject, state);
+          }
+        }
         if (!frozen) {
           const cut = batch.findIndex((p, i) => p.expected !== undefined && p.expected !== state.offset + i);
           if (cut === 0) {

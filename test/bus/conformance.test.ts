@@ -218,6 +218,15 @@ describe.each([embedded, nats])('Bus conformance: $name', (target) => {
       expect(stale).toMatchObject({ name: 'OffsetConflictError', expected: 2, actual: 3 });
       expect(await b.append(log, enc('4'), { expectedLastOffset: 3 })).toBe(4);
       expect((await a.read(log, 1, 10)).map((e) => dec(e.data))).toEqual(['1', '2', '3', '4']);
+      // A node that never saw the log, appending at offset 0 (as to a new task's log), is refused too.
+      const c = await target.peer(a);
+      const unseen = await c.append(log, enc('y'), { expectedLastOffset: 0 }).catch((e: unknown) => e);
+      expect(unseen).toMatchObject({ name: 'OffsetConflictError', expected: 0, actual: 4 });
+      expect(await c.append(log, enc('5'), { expectedLastOffset: 4 })).toBe(5);
+      // ... and one appending at offset 0 to a log nobody wrote gets offset 1.
+      const fresh = unique('collab.');
+      expect(await c.append(fresh, enc('first'), { expectedLastOffset: 0 })).toBe(1);
+      expect(await (await target.peer(a)).append(fresh, enc('second'), { expectedLastOffset: 1 })).toBe(2);
     });
 
     it('keeps offsets contiguous under concurrent appends from two nodes', async () => {
