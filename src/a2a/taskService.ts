@@ -29,7 +29,7 @@ import {
   type TaskRecord,
   viewTask,
 } from './taskFold.js';
-import { isTaskId, type StoredPushConfig, type TaskStore } from './taskStore.js';
+import { isTaskId, type StoredPushConfig, type TaskHandoff, type TaskStore } from './taskStore.js';
 import { taskTo03 } from './v03.js';
 
 /** One delivered task event: its per-task sequence, and whether it is the last of its stream. */
@@ -132,6 +132,11 @@ export class TaskService {
   ) {
     this.#timer = setInterval(() => void this.#checkRunning(), options.livenessCheckMs);
     this.#timer.unref();
+    // A task/execute routed here from another node brings what that node holds of the task.
+    agents.onAttachment((attachment) => {
+      const handoff = (attachment as { a2aTask?: TaskHandoff } | null)?.a2aTask;
+      if (handoff) store.adopt(handoff);
+    });
   }
 
   // ---------------------------------------------------------------- sending
@@ -228,8 +233,14 @@ export class TaskService {
 
   #execute(agentId: string, taskId: string, turn: number, params: TaskExecuteParams): void {
     this.#running.set(taskId, { agentId, turn, offlineChecks: 0 });
+    // Routed to another node, the call carries this node's record of the task: the agent's first
+    // append there needs no read of the task's KV record and log.
+    const handoff = () => {
+      const h = this.store.handoff(taskId);
+      return h && { a2aTask: h };
+    };
     this.agents
-      .call(agentId, 'task/execute', params, { timeoutMs: this.options.requestTimeoutMs })
+      .call(agentId, 'task/execute', params, { timeoutMs: this.options.requestTimeoutMs }, handoff)
       .catch((error: unknown) => {
         const reason = error instanceof Error ? error.message : String(error);
         this.log.info({ taskId, agentId, err: error }, 'task/execute failed');

@@ -48,6 +48,17 @@ export interface SequencedEntry {
   entry: TaskLogEntry;
 }
 
+/**
+ * What a node holds of a task, handed with the `task/execute` it routes to the agent's node
+ * (`TaskStore.handoff`, `adopt`): the agent's appends there then start from it without reading.
+ */
+export interface TaskHandoff {
+  taskId: string;
+  record: TaskRecord;
+  kvRevision: number;
+  kvSequence: number;
+}
+
 /** Records of recently used tasks kept folded in memory (per node; the oldest are dropped first). */
 const CACHE_SIZE = 1024;
 
@@ -119,6 +130,23 @@ export class TaskStore {
   known(taskId: string, sequence: number): TaskRecord | undefined {
     const record = this.#known.get(taskId)?.record;
     return record && record.sequence >= sequence ? record : undefined;
+  }
+
+  /** What this node holds of `taskId`, for the node that appends to it next; undefined if nothing. */
+  handoff(taskId: string): TaskHandoff | undefined {
+    const known = this.#known.get(taskId);
+    if (!known || known.kvRevision === 0) return undefined;
+    return { taskId, record: known.record, kvRevision: known.kvRevision, kvSequence: known.kvSequence };
+  }
+
+  /**
+   * Takes what another node held of a task. A hand-off that is behind the log or the KV record costs
+   * a compare-and-set conflict and a read, as any stale record does; one behind what this node holds
+   * changes nothing.
+   */
+  adopt(handoff: TaskHandoff): void {
+    if (!isTaskId(handoff.taskId) || typeof handoff.record?.sequence !== 'number') return;
+    this.#remember(handoff.taskId, handoff.record, handoff.kvRevision, handoff.kvSequence);
   }
 
   /** True when the task's log holds an `event` entry after `after`, up to `upTo` (at most). */

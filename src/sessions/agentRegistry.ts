@@ -11,6 +11,8 @@ interface RoutedCall {
   params: unknown;
   /** True for a notification: no result expected. */
   notify?: boolean;
+  /** Node-internal state for the serving node, handed to its attachment handlers before the call is relayed. */
+  attach?: unknown;
 }
 
 type RoutedReply = { result: unknown } | { error: JsonRpcErrorObject };
@@ -26,6 +28,7 @@ interface LocalAgent {
  */
 export class AgentRegistry {
   readonly #agents = new Map<string, LocalAgent>();
+  readonly #onAttach = new Set<(attachment: unknown) => void>();
 
   constructor(
     readonly bus: Bus,
@@ -84,26 +87,35 @@ export class AgentRegistry {
   }
 
   /**
+   * Receives what callers on other nodes attach to the calls they route to this node's agents (see
+   * `call`), before each such call is relayed to the agent.
+   */
+  onAttachment(handler: (attachment: unknown) => void): void {
+    this.#onAttach.add(handler);
+  }
+
+  /**
    * Calls `method` on `agentId`, wherever it is connected. Rejects with RpcError (AgentUnreachable, ...).
    * An agent with a session on this node is called on it directly (what the bus would route back here),
-   * without encoding the call for the bus.
+   * without encoding the call for the bus. `attach` is asked only when the call goes to another node:
+   * what it returns travels with the call to that node's `onAttachment` handlers.
    */
   async call(
     agentId: string,
     method: string,
     params: unknown,
     options: RequestOptions = {},
+    attach?: () => unknown,
   ): Promise<unknown> {
     let reply: RoutedReply;
     if (this.#agents.get(agentId)?.sessions.some((s) => !s.closed)) {
       reply = await this.#relay(agentId, { method, params }, options);
     } else {
       try {
-        const bytes = await this.bus.requestAgent(
-          agentId,
-          pack({ method, params } satisfies RoutedCall),
-          options,
-        );
+        const call: RoutedCall = { method, params };
+        const attachment = attach?.();
+        if (attachment !== undefined) call.attach = attachment;
+        const bytes = await this.bus.requestAgent(agentId, pack(call), options);
         reply = unpack<RoutedReply>(bytes);
       } catch (error) {
         if (error instanceof MeshError && error.code === 'timeout') {
@@ -126,7 +138,17 @@ export class AgentRegistry {
   }
 
   async #serve(agentId: string, data: Uint8Array, signal: AbortSignal): Promise<Uint8Array> {
-    return pack(await this.#relay(agentId, unpack<RoutedCall>(data), { signal }));
+    const call = unpack<RoutedCall>(data);
+    if (call.attach !== undefined) {
+      for (const handler of this.#onAttach) {
+        try {
+          handler(call.attach);
+        } catch (error) {
+          this.log.warn({ err: error, agentId, method: call.method }, 'attachment refused');
+        }
+      }
+    }
+    return pack(await this.#relay(agentId, call, { signal }));
   }
 
   /** Hands a call to the agent's newest local session (a notification to all of them); never throws. */

@@ -135,6 +135,35 @@ describe('A2A tasks across nodes (NATS bus)', () => {
     }
   });
 
+  it('a SendMessage routed to the agent on another node reads no task record or log on any node', async () => {
+    const nats = await startNatsServer();
+    const a = await startNatsNode(nats.url, 'node-a');
+    const b = await startNatsNode(nats.url, 'node-b');
+    await startAgent(b, 'worker');
+    const url = `${a.httpUrl}/agents/worker/a2a`;
+    await eventually(async () => expect((await rpc(url, 'ListTasks', {})).body.result).toBeDefined());
+    // Every read of the server's state (the card lookup reads the cards bucket, which is left out).
+    const spy = await connect({ servers: nats.url });
+    onTestFinished(() => spy.close());
+    const reads: string[] = [];
+    spy.subscribe('$JS.API.>', {
+      callback: (_e, m) => {
+        if (/MSG\.GET|DIRECT\.GET/.test(m.subject) && !m.subject.includes('_cards')) reads.push(m.subject);
+      },
+    });
+    await spy.flush();
+    for (let i = 0; i < 4; i++) {
+      const r = await rpc(url, 'SendMessage', { message: userMessage(i % 2 ? `reply ${i}` : `hello ${i}`) });
+      expect(r.body.result).toBeDefined();
+    }
+    expect(reads).toEqual([]);
+    // The answers are right on both nodes: node B wrote them from the record node A handed over.
+    const viaB = (await rpc(`${b.httpUrl}/agents/worker/a2a`, 'ListTasks', {})).body.result as {
+      tasks: { status: { state: string } }[];
+    };
+    expect(viaB.tasks.map((t) => t.status.state)).toEqual(['TASK_STATE_COMPLETED', 'TASK_STATE_COMPLETED']);
+  });
+
   it('the node that started a turn stops checking on it once it saw the task close, although the end was written elsewhere', async () => {
     const nats = await startNatsServer();
     // Liveness checks every 50 ms: a finished task still on node A's list would be read at each.
