@@ -6,6 +6,7 @@ import {
   type KvBucket,
   KvConflictError,
   kvValue,
+  type LogEntry,
   type LogFollower,
   OffsetConflictError,
 } from '../bus/bus.js';
@@ -69,6 +70,50 @@ interface Known {
   kvRevision: number;
   /** The record sequence stored at `kvRevision`. */
   kvSequence: number;
+}
+
+/**
+ * A task's log entries from some sequence on (`TaskStore.follow`), each folded into the record the
+ * node holds when it directly follows it. An iterator of its own rather than an async generator
+ * around the bus's follower: one promise per entry instead of a generator's steps on top (a blocking
+ * SendMessage reads one or two entries, and the generators showed in its profile). Iterated once.
+ */
+export class TaskLogFollower implements AsyncIterableIterator<SequencedEntry> {
+  readonly #follower: LogFollower;
+  readonly #taskId: string;
+  readonly #known: Map<string, Known>;
+  #inner: AsyncIterator<LogEntry> | undefined;
+
+  constructor(follower: LogFollower, taskId: string, known: Map<string, Known>) {
+    this.#follower = follower;
+    this.#taskId = taskId;
+    this.#known = known;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<SequencedEntry>> {
+    this.#inner ??= this.#follower[Symbol.asyncIterator]();
+    const r = await this.#inner.next();
+    if (r.done) return { done: true, value: undefined };
+    const e = r.value;
+    const entry = entryValue<TaskLogEntry>(e);
+    const k = this.#known.get(this.#taskId);
+    if (k && k.record.sequence === e.offset - 1) k.record = applyEntry(k.record, entry, e.offset);
+    return { done: false, value: { sequence: e.offset, entry } };
+  }
+
+  async return(): Promise<IteratorResult<SequencedEntry>> {
+    this.close();
+    return { done: true, value: undefined };
+  }
+
+  /** Stops following; a pending `next` ends. */
+  close(): void {
+    this.#follower.close();
+  }
 }
 
 /**
@@ -311,24 +356,8 @@ export class TaskStore {
    * Entries from `fromSequence` on, live. Each entry that directly follows the record this node
    * holds is folded into it, so a reader that followed a task to some entry has its state at hand.
    */
-  follow(
-    taskId: string,
-    fromSequence: number,
-    options?: FollowOptions,
-  ): AsyncIterable<SequencedEntry> & { close(): void } {
-    const follower: LogFollower = this.bus.follow(taskLog(taskId), fromSequence, options);
-    const known = this.#known;
-    return {
-      close: () => follower.close(),
-      async *[Symbol.asyncIterator]() {
-        for await (const e of follower) {
-          const entry = entryValue<TaskLogEntry>(e);
-          const k = known.get(taskId);
-          if (k && k.record.sequence === e.offset - 1) k.record = applyEntry(k.record, entry, e.offset);
-          yield { sequence: e.offset, entry };
-        }
-      },
-    };
+  follow(taskId: string, fromSequence: number, options?: FollowOptions): TaskLogFollower {
+    return new TaskLogFollower(this.bus.follow(taskLog(taskId), fromSequence, options), taskId, this.#known);
   }
 
   // ---------------------------------------------------------------- push configs
