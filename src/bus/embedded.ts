@@ -32,19 +32,25 @@ export interface EmbeddedBusOptions {
   maxLogEntries?: number;
 }
 
-/** A log entry or KV value as the embedded bus keeps it: the `Packed` value itself, not its bytes. */
-class KeptEntry implements LogEntry {
-  constructor(
-    readonly offset: number,
-    readonly packed: Packed,
-  ) {}
-
-  get data(): Uint8Array {
-    return this.packed.bytes;
-  }
+/** What the embedded bus hands out for a `Packed` write: the value itself; its bytes only if asked for. */
+abstract class Kept {
+  constructor(readonly packed: Packed) {}
 
   get decoded(): unknown {
     return this.packed.value;
+  }
+}
+
+class KeptEntry extends Kept implements LogEntry {
+  constructor(
+    readonly offset: number,
+    packed: Packed,
+  ) {
+    super(packed);
+  }
+
+  get data(): Uint8Array {
+    return this.packed.bytes;
   }
 }
 
@@ -245,20 +251,17 @@ interface KvSlot {
   expiresAt: number;
 }
 
-/** A KV entry written as a `Packed` value: the value itself, its bytes made only if asked for. */
-class KeptKvEntry implements KvEntry {
+class KeptKvEntry extends Kept implements KvEntry {
   constructor(
     readonly key: string,
     readonly revision: number,
-    readonly packed: Packed,
-  ) {}
+    packed: Packed,
+  ) {
+    super(packed);
+  }
 
   get value(): Uint8Array {
     return this.packed.bytes;
-  }
-
-  get decoded(): unknown {
-    return this.packed.value;
   }
 }
 

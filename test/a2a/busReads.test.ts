@@ -1,7 +1,6 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
-import type { Bus } from '../../src/bus/bus.js';
 import { EmbeddedBus } from '../../src/bus/embedded.js';
-import { rpc, startAgent, startGatewayNode, textOf, userMessage } from './helpers.js';
+import { readCountingBus, rpc, startAgent, startGatewayNode, textOf, userMessage } from './helpers.js';
 
 /**
  * A blocking SendMessage answers from the entries it followed (folded into the node's record as
@@ -14,18 +13,9 @@ describe('A2A SendMessage bus reads', () => {
     const inner = new EmbeddedBus();
     onTestFinished(() => inner.close());
     const reads: string[] = [];
-    const bus = new Proxy(inner, {
-      get(target, prop) {
-        if (prop === 'read') {
-          return (log: string, from: number, limit: number) => {
-            if (log.startsWith('a2atask.')) reads.push(log);
-            return target.read(log, from, limit);
-          };
-        }
-        const v = Reflect.get(target, prop) as unknown;
-        return typeof v === 'function' ? v.bind(target) : v;
-      },
-    }) as Bus;
+    const bus = readCountingBus(inner, (log) => {
+      if (log.startsWith('a2atask.')) reads.push(log);
+    });
     const node = await startGatewayNode({ bus });
     await startAgent(node, 'echo');
     const url = `${node.httpUrl}/agents/echo/a2a`;

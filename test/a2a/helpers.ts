@@ -1,5 +1,8 @@
 import { MeshClient, type TaskContext } from '@a2a-mesh/client';
+import type { Message } from '@a2a-mesh/protocol';
 import { onTestFinished } from 'vitest';
+import type { TaskRecord } from '../../src/a2a/taskFold.js';
+import type { Bus } from '../../src/bus/bus.js';
 import type { MeshNode, MeshNodeOptions } from '../../src/index.js';
 import { startNode } from '../helpers/node.js';
 
@@ -134,4 +137,36 @@ export async function sse(
 /** A v1.0 user message (JSON shape). */
 export function userMessage(text: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { messageId: crypto.randomUUID(), role: 'ROLE_USER', parts: [{ text }], ...extra };
+}
+
+/** A new task's record (sequence 0, submitted, first turn running) holding `history`. */
+export function pendingRecord(id: string, history: Message[] = []): TaskRecord {
+  return {
+    agentId: 'a',
+    task: { id, contextId: 'c', status: { state: 'TASK_STATE_SUBMITTED' }, history },
+    kind: 'pending',
+    sequence: 0,
+    turn: 1,
+    turnStarted: false,
+    turnRunning: true,
+    requester: 'http',
+    createdAt: 0,
+    updatedAt: 0,
+  };
+}
+
+/** `inner` with every log read reported to `onRead(log, fromOffset)` first. */
+export function readCountingBus(inner: Bus, onRead: (log: string, from: number) => void): Bus {
+  return new Proxy(inner, {
+    get(target, prop) {
+      if (prop === 'read') {
+        return (log: string, from: number, limit: number) => {
+          onRead(log, from);
+          return target.read(log, from, limit);
+        };
+      }
+      const v = Reflect.get(target, prop) as unknown;
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  }) as Bus;
 }

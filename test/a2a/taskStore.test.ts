@@ -1,8 +1,8 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
-import type { TaskLogEntry, TaskRecord } from '../../src/a2a/taskFold.js';
+import type { TaskLogEntry } from '../../src/a2a/taskFold.js';
 import { TaskStore } from '../../src/a2a/taskStore.js';
-import type { Bus } from '../../src/bus/bus.js';
 import { EmbeddedBus } from '../../src/bus/embedded.js';
+import { pendingRecord, readCountingBus } from './helpers.js';
 
 /**
  * Two TaskStores on one bus stand for two nodes. An append first tries the record its node holds,
@@ -13,35 +13,11 @@ async function twoNodes(): Promise<{ a: TaskStore; b: TaskStore; reads: string[]
   const inner = new EmbeddedBus();
   onTestFinished(() => inner.close());
   const reads: string[] = [];
-  const counted = new Proxy(inner, {
-    get(target, prop) {
-      if (prop === 'read') {
-        return (log: string, from: number, limit: number) => {
-          reads.push(`${log}@${from}`);
-          return target.read(log, from, limit);
-        };
-      }
-      const v = Reflect.get(target, prop) as unknown;
-      return typeof v === 'function' ? v.bind(target) : v;
-    },
-  }) as Bus;
+  const counted = readCountingBus(inner, (log, from) => reads.push(`${log}@${from}`));
   return { a: await TaskStore.create(counted), b: await TaskStore.create(inner), reads };
 }
 
-function record(id: string): TaskRecord {
-  return {
-    agentId: 'agent',
-    task: { id, contextId: 'ctx', status: { state: 'TASK_STATE_SUBMITTED', timestamp: '' }, history: [] },
-    kind: 'pending',
-    sequence: 0,
-    turn: 1,
-    turnStarted: false,
-    turnRunning: true,
-    requester: 'http',
-    createdAt: 1,
-    updatedAt: 1,
-  };
-}
+const record = (id: string) => pendingRecord(id);
 
 const input = (at: number): TaskLogEntry => ({
   type: 'input',

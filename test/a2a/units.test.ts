@@ -4,6 +4,7 @@ import { toA2AWire } from '../../src/a2a/errors.js';
 import { parseVersion } from '../../src/a2a/jsonRpcBinding.js';
 import { applyEntry, isoTime, type TaskRecord, viewTask } from '../../src/a2a/taskFold.js';
 import { messageFrom03, streamTo03, taskTo03 } from '../../src/a2a/v03.js';
+import { pendingRecord } from './helpers.js';
 
 const user: Message = {
   messageId: 'u1',
@@ -13,20 +14,7 @@ const user: Message = {
   contextId: 'c',
 };
 
-function record(): TaskRecord {
-  return {
-    agentId: 'a',
-    task: { id: 't', contextId: 'c', status: { state: 'TASK_STATE_SUBMITTED' }, history: [user] },
-    kind: 'pending',
-    sequence: 0,
-    turn: 1,
-    turnStarted: false,
-    turnRunning: true,
-    requester: 'http',
-    createdAt: 0,
-    updatedAt: 0,
-  };
-}
+const record = (): TaskRecord => pendingRecord('t', [user]);
 
 describe('A2A version negotiation', () => {
   it('reads A2A-Version as §3.6 says', () => {
