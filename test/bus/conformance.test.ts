@@ -229,6 +229,28 @@ describe.each([embedded, nats])('Bus conformance: $name', (target) => {
       expect(await (await target.peer(a)).append(fresh, enc('second'), { expectedLastOffset: 1 })).toBe(2);
     });
 
+    it('lets one of two nodes racing to write the first entry of a new log in, and refuses the other', async () => {
+      const a = await target.bus();
+      for (let round = 0; round < 5; round++) {
+        const [x, y] = [await target.peer(a), await target.peer(a)];
+        const log = unique('a2atask.');
+        const results = await Promise.allSettled([
+          x.append(log, enc('x'), { expectedLastOffset: 0 }),
+          y.append(log, enc('y'), { expectedLastOffset: 0 }),
+        ]);
+        const won = results.filter((r) => r.status === 'fulfilled');
+        const lost = results.filter((r) => r.status === 'rejected');
+        expect(won.map((r) => (r as PromiseFulfilledResult<number>).value)).toEqual([1]);
+        expect(lost).toHaveLength(1);
+        expect((lost[0] as PromiseRejectedResult).reason).toMatchObject({
+          name: 'OffsetConflictError',
+          expected: 0,
+          actual: 1,
+        });
+        expect((await a.read(log, 1, 10)).map((e) => e.offset)).toEqual([1]);
+      }
+    });
+
     it('keeps offsets contiguous under concurrent appends from two nodes', async () => {
       const a = await target.bus();
       const b = await target.peer(a);
