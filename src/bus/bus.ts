@@ -106,6 +106,11 @@ export interface KvBucket {
    * quarter of the TTL after it (1 s at most).
    */
   mirrorKeys(): KvKeyMirror;
+  /**
+   * Like `mirrorKeys`, with each live key's last value: for buckets written rarely and read often
+   * (agent cards), whose readers can take a value a moment old.
+   */
+  mirror(): KvMirror;
 }
 
 /** A bucket's live keys as this node last saw them. */
@@ -117,6 +122,12 @@ export interface KvKeyMirror {
   /** Live keys starting with `prefix` (all when empty). */
   keys(prefix?: string): string[];
   close(): void;
+}
+
+/** A bucket's live entries as this node last saw them. */
+export interface KvMirror extends KvKeyMirror {
+  /** The live entry of `key` as last seen; undefined when there is none (or not yet seen here). */
+  get(key: string): KvEntry | undefined;
 }
 
 /** A live feed of KV changes. */

@@ -15,6 +15,7 @@ import {
   KvConflictError,
   type KvEntry,
   type KvKeyMirror,
+  type KvMirror,
   type KvOptions,
   type KvWatcher,
   type LogEntry,
@@ -359,6 +360,11 @@ class MemoryKv implements KvBucket {
   }
 
   mirrorKeys(): KvKeyMirror {
+    return this.mirror();
+  }
+
+  /** In one process the bucket is its own mirror: always current, nothing copied. */
+  mirror(): KvMirror {
     let current = true;
     return {
       loaded: Promise.resolve(),
@@ -366,6 +372,10 @@ class MemoryKv implements KvBucket {
         return current;
       },
       keys: (prefix = '') => this.#keys(prefix),
+      get: (key) => {
+        const e = this.#live(key);
+        return e ? kvEntry(key, e) : undefined;
+      },
       close: () => {
         current = false;
       },

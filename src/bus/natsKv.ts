@@ -12,6 +12,7 @@ import {
   KvConflictError,
   type KvEntry,
   type KvKeyMirror,
+  type KvMirror,
   type KvOptions,
   type KvWatcher,
 } from './bus.js';
@@ -222,12 +223,22 @@ export class NatsKvBucket implements KvBucket {
   }
 
   mirrorKeys(): KvKeyMirror {
-    return this.#watch(true);
+    return this.#watch(true, false);
   }
 
-  #watch(mirror: boolean): NatsKvWatcher {
-    const watcher = new NatsKvWatcher(this.#ctx, this.#kv, this.#ttlMs, this.#knownRevision, mirror, () =>
-      this.#watchers.delete(watcher),
+  mirror(): KvMirror {
+    return this.#watch(true, true);
+  }
+
+  #watch(mirror: boolean, values = false): NatsKvWatcher {
+    const watcher = new NatsKvWatcher(
+      this.#ctx,
+      this.#kv,
+      this.#ttlMs,
+      this.#knownRevision,
+      mirror,
+      values,
+      () => this.#watchers.delete(watcher),
     );
     this.#watchers.add(watcher);
     const ready = watcher.ready.then(() => {
@@ -248,6 +259,8 @@ interface LiveKey {
   revision: number;
   /** Server time of the last write, in ms. */
   writtenAt: number;
+  /** The last value written (kept only by a mirror with values). */
+  value?: Uint8Array;
 }
 
 /**
@@ -257,7 +270,7 @@ interface LiveKey {
  * and the revision of its last write. As a key mirror it reports nothing and answers from those live
  * keys, the watch's initial snapshot included.
  */
-class NatsKvWatcher implements KvWatcher, KvKeyMirror {
+class NatsKvWatcher implements KvWatcher, KvMirror {
   readonly #ctx: NatsContext;
   readonly #kv: KV;
   readonly #ttlMs: number;
@@ -267,6 +280,8 @@ class NatsKvWatcher implements KvWatcher, KvKeyMirror {
   readonly #knownRevision: number;
   /** A key mirror pushes nothing to the queue (nobody reads it). */
   readonly #mirror: boolean;
+  /** Keeps each live key's last value (`get`). */
+  readonly #values: boolean;
   readonly #onClose: () => void;
   /** Resolves once the watch consumer exists (or could not be created). */
   readonly ready: Promise<void>;
@@ -286,6 +301,7 @@ class NatsKvWatcher implements KvWatcher, KvKeyMirror {
     ttlMs: number,
     knownRevision: number,
     mirror: boolean,
+    values: boolean,
     onClose: () => void,
   ) {
     this.#ctx = ctx;
@@ -293,6 +309,7 @@ class NatsKvWatcher implements KvWatcher, KvKeyMirror {
     this.#ttlMs = ttlMs;
     this.#knownRevision = knownRevision;
     this.#mirror = mirror;
+    this.#values = values;
     this.#onClose = onClose;
     this.#queue = new AsyncQueue<KvChange>(() => this.#stop());
     this.loaded = new Promise<void>((resolve, reject) => {
@@ -309,6 +326,11 @@ class NatsKvWatcher implements KvWatcher, KvKeyMirror {
 
   get current(): boolean {
     return !this.#closed;
+  }
+
+  get(key: string): KvEntry | undefined {
+    const live = this.#live.get(key);
+    return live?.value === undefined ? undefined : { key, value: live.value, revision: live.revision };
   }
 
   keys(prefix = ''): string[] {
@@ -393,7 +415,9 @@ class NatsKvWatcher implements KvWatcher, KvKeyMirror {
       if (this.#live.delete(e.key) && news)
         this.#push({ key: e.key, value: undefined, revision: e.revision });
     } else {
-      this.#live.set(e.key, { revision: e.revision, writtenAt: e.created.getTime() });
+      const live: LiveKey = { revision: e.revision, writtenAt: e.created.getTime() };
+      if (this.#values) live.value = e.value.slice();
+      this.#live.set(e.key, live);
       if (news) this.#push({ key: e.key, value: e.value, revision: e.revision });
     }
     if (e.isUpdate && this.#inSnapshot) this.#endSnapshot();

@@ -1,8 +1,6 @@
 import type { Logger } from 'pino';
 import type { Bus, KvBucket, KvKeyMirror } from '../bus/bus.js';
-
-/** A key mirror whose watch ended is replaced, at most this often. */
-const MIRROR_RESTART_MS = 1_000;
+import { MirrorKeeper } from './mirrorKeeper.js';
 
 /**
  * "Who is here, on which node": KV entries `<subject>.<nodeId>` with a TTL, written when a subject's
@@ -24,11 +22,7 @@ export class TtlPresence {
   readonly #refresher: NodeJS.Timeout;
   readonly #everyMs: number;
   readonly #tickMs: number;
-  #mirror: KvKeyMirror | undefined;
-  #mirrorLoaded = false;
-  #mirrorStartedAt = 0;
-  #mirrorFailing = false;
-  #closed = false;
+  readonly #mirror: MirrorKeeper<KvKeyMirror>;
 
   private constructor(
     readonly nodeId: string,
@@ -42,46 +36,10 @@ export class TtlPresence {
     this.#tickMs = Math.max(10, Math.min(100, this.#everyMs / 10));
     this.#refresher = setInterval(() => {
       this.#refresh();
-      this.#keepMirror();
+      this.#mirror.keep();
     }, this.#tickMs);
     this.#refresher.unref();
-    this.#startMirror();
-  }
-
-  #startMirror(): void {
-    const mirror = this.bucket.mirrorKeys();
-    this.#mirror = mirror;
-    this.#mirrorLoaded = false;
-    this.#mirrorStartedAt = Date.now();
-    mirror.loaded.then(
-      () => {
-        if (this.#mirror !== mirror) return;
-        this.#mirrorLoaded = true;
-        this.#mirrorFailing = false;
-      },
-      (error: unknown) => {
-        // Retried every second while it fails (the bus is down or closed): said once per outage.
-        if (this.#mirrorFailing || this.#closed) return;
-        this.#mirrorFailing = true;
-        this.log.warn({ err: error }, 'presence watch could not start; listing keys meanwhile');
-      },
-    );
-  }
-
-  /** Replaces a mirror whose watch ended (lookups list keys in between). */
-  #keepMirror(): void {
-    const mirror = this.#mirror;
-    if (this.#closed || !mirror || mirror.current) return;
-    this.#mirrorLoaded = false;
-    if (Date.now() - this.#mirrorStartedAt < MIRROR_RESTART_MS) return;
-    mirror.close();
-    this.#startMirror();
-  }
-
-  /** The mirror, when it is loaded and kept current. */
-  #view(): KvKeyMirror | undefined {
-    const mirror = this.#mirror;
-    return this.#mirrorLoaded && mirror?.current ? mirror : undefined;
+    this.#mirror = new MirrorKeeper(() => bucket.mirrorKeys(), 'presence', log);
   }
 
   /** Opens bucket `name` with entries that expire `ttlMs` after their node last refreshed them. */
@@ -136,7 +94,7 @@ export class TtlPresence {
 
   /** Nodes that hold `subject` (this one included); "none" is confirmed on the server. */
   async hosts(subject: string): Promise<string[]> {
-    const seen = this.#view();
+    const seen = this.#mirror.view();
     if (seen) {
       const nodes = (this.#group(seen.keys(`${subject}.`), subject).get(subject) ?? []).filter(
         (n) => n !== this.nodeId,
@@ -153,7 +111,7 @@ export class TtlPresence {
    * be missing for a moment.
    */
   seen(prefix = ''): Map<string, string[]> | undefined {
-    const mirror = this.#view();
+    const mirror = this.#mirror.view();
     return mirror && this.#group(mirror.keys(prefix), prefix);
   }
 
@@ -201,10 +159,8 @@ export class TtlPresence {
 
   /** Stops refreshing and removes this node's entries. */
   async close(): Promise<void> {
-    this.#closed = true;
     clearInterval(this.#refresher);
-    this.#mirror?.close();
-    this.#mirror = undefined;
+    this.#mirror.close();
     const subjects = [...this.#local.keys()];
     this.#local.clear();
     this.#written.clear();

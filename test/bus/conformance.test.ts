@@ -507,6 +507,30 @@ describe.each([embedded, nats])('Bus conformance: $name', (target) => {
       expect(mirror.current).toBe(false);
     });
 
+    it('mirrors entries with their last values: the existing ones once loaded, then writes and deletes from any node', async () => {
+      const a = await target.bus();
+      const b = await target.peer(a);
+      const name = unique('vmirror');
+      const kv = await a.kv(name);
+      const kvB = await b.kv(name);
+      await kv.put('c.one', enc('1'));
+      await kv.put('c.two', enc('2'));
+      const mirror = kvB.mirror();
+      onTestFinished(() => mirror.close());
+      await mirror.loaded;
+      expect(mirror.keys().sort()).toEqual(['c.one', 'c.two']);
+      expect(dec(mirror.get('c.one')!.value)).toBe('1');
+      expect(mirror.get('c.none')).toBeUndefined();
+      const r = await kv.put('c.one', new Packed({ v: 'packed' }));
+      await eventually(() => expect(mirror.get('c.one')?.revision).toBe(r));
+      expect(kvValue(mirror.get('c.one')!)).toEqual({ v: 'packed' });
+      await kv.delete('c.two');
+      await eventually(() => expect(mirror.get('c.two')).toBeUndefined());
+      expect(mirror.keys()).toEqual(['c.one']);
+      mirror.close();
+      expect(mirror.current).toBe(false);
+    });
+
     it('expires entries a TTL after their last write, and tells watchers', async () => {
       const bus = await target.bus();
       const kv = await bus.kv(unique('ttl'), { ttlMs: 1000 });
