@@ -1,9 +1,10 @@
 import { type AgentCard, type AgentEntry, RpcError } from '@a2a-mesh/protocol';
 import type { Logger } from 'pino';
-import { type Bus, type KvBucket, kvValue } from '../bus/bus.js';
+import { type Bus, type KvBucket, type KvEntry, type KvMirror, kvValue } from '../bus/bus.js';
 import type { Dispatcher } from '../rpc/dispatcher.js';
 import { Packed } from '../util/binary.js';
 import { busError } from './busErrors.js';
+import { MirrorKeeper } from './mirrorKeeper.js';
 import { TtlPresence } from './ttlPresence.js';
 
 interface CardRecord {
@@ -21,14 +22,29 @@ export interface DirectoryOptions {
 /**
  * `agents/*`: Agent Cards registered by `mesh/hello` (bucket `cards`), and where each agent is
  * connected (bucket `presence`: `<agentId>.<nodeId>` entries with a TTL refreshed by its node).
+ *
+ * Cards are written when an agent says hello and read on every A2A SendMessage (the caller rules)
+ * and every `agents/discover`: each node keeps a mirror of the bucket with its values (one watch),
+ * and reads a card from the bucket only when the mirror does not have it yet (written elsewhere a
+ * moment ago) or is not current. A card rewritten on another node reaches the mirror after the
+ * watch delivers it (about a millisecond on one NATS server).
  */
 export class DirectoryService {
+  readonly #mirror: MirrorKeeper<KvMirror>;
+
   private constructor(
     readonly nodeId: string,
     readonly cards: KvBucket,
     readonly presence: TtlPresence,
     readonly log: Logger,
-  ) {}
+  ) {
+    this.#mirror = new MirrorKeeper(() => cards.mirror(), 'cards', log);
+  }
+
+  /** The card entry of `agentId`: from the mirror when it has it, else from the bucket. */
+  async #card(agentId: string, view = this.#mirror.view()): Promise<KvEntry | undefined> {
+    return view?.get(agentId) ?? (await this.cards.get(agentId));
+  }
 
   static async create(
     bus: Bus,
@@ -56,7 +72,7 @@ export class DirectoryService {
           agentId,
           new Packed({ card, nodeId: this.nodeId, updatedAt: Date.now() } satisfies CardRecord),
         );
-      } else if (!(await this.cards.get(agentId))) {
+      } else if (!(await this.#card(agentId))) {
         const fallback: AgentCard = { name: agentId, skills: [] };
         await this.cards.put(
           agentId,
@@ -82,11 +98,15 @@ export class DirectoryService {
     online?: boolean | undefined;
   }): Promise<AgentEntry[]> {
     try {
-      const [ids, present] = await Promise.all([this.cards.keys(), this.presence.locate()]);
+      const view = this.#mirror.view();
+      const [ids, present] = await Promise.all([
+        view ? view.keys() : this.cards.keys(),
+        this.presence.locate(),
+      ]);
       const out: AgentEntry[] = [];
       const text = filter.text?.toLowerCase();
       for (const agentId of ids.sort()) {
-        const entry = await this.cards.get(agentId);
+        const entry = await this.#card(agentId, view);
         if (!entry) continue;
         const { card } = kvValue<CardRecord>(entry);
         const nodes = present.get(agentId);
@@ -117,7 +137,7 @@ export class DirectoryService {
     let entry: Awaited<ReturnType<KvBucket['get']>>;
     let nodes: string[] | undefined;
     try {
-      entry = await this.cards.get(agentId);
+      entry = await this.#card(agentId);
       const hosts = await this.presence.hosts(agentId);
       nodes = hosts.length > 0 ? hosts : undefined;
     } catch (error) {
@@ -135,6 +155,7 @@ export class DirectoryService {
   }
 
   async close(): Promise<void> {
+    this.#mirror.close();
     await this.presence.close();
   }
 }

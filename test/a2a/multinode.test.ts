@@ -135,20 +135,25 @@ describe('A2A tasks across nodes (NATS bus)', () => {
     }
   });
 
-  it('a SendMessage routed to the agent on another node reads no task record or log on any node', async () => {
+  it('a SendMessage routed to the agent on another node reads no task record, log or card on any node', async () => {
     const nats = await startNatsServer();
     const a = await startNatsNode(nats.url, 'node-a');
     const b = await startNatsNode(nats.url, 'node-b');
     await startAgent(b, 'worker');
     const url = `${a.httpUrl}/agents/worker/a2a`;
     await eventually(async () => expect((await rpc(url, 'ListTasks', {})).body.result).toBeDefined());
-    // Every read of the server's state (the card lookup reads the cards bucket, which is left out).
+    // Node A's mirror of the cards has the agent's, written on node B at its hello.
+    await eventually(async () => {
+      const listed = (await (await fetch(`${a.httpUrl}/agents`)).json()) as { agents: { agentId: string }[] };
+      expect(listed.agents.map((c) => c.agentId)).toContain('worker');
+    });
+    // Every read of the server's state: task records and logs, and the agent's card.
     const spy = await connect({ servers: nats.url });
     onTestFinished(() => spy.close());
     const reads: string[] = [];
     spy.subscribe('$JS.API.>', {
       callback: (_e, m) => {
-        if (/MSG\.GET|DIRECT\.GET/.test(m.subject) && !m.subject.includes('_cards')) reads.push(m.subject);
+        if (/MSG\.GET|DIRECT\.GET/.test(m.subject)) reads.push(m.subject);
       },
     });
     await spy.flush();
