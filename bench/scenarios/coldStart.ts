@@ -16,7 +16,7 @@ import { pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 import { buildDist } from '../../scripts/build.mjs';
 import { row, type Scenario, type ScenarioContext, type ScenarioOutcome } from '../lib/types.js';
-import { REPO_ROOT } from '../lib/workers.js';
+import { REPO_ROOT, type Worker } from '../lib/workers.js';
 import type { ColdStartCommands } from '../procs/commands.js';
 import { checkBudget, medianOf } from './common.js';
 
@@ -44,7 +44,8 @@ async function compileWorker(progress: (line: string) => void): Promise<string> 
 /** When the idle reading is taken, after listening: past V8's memory reducer (seen at 8-10 s). */
 const SETTLE_MS = 15_000;
 
-interface Sample {
+/** What a sample knows once its process listened and was read the first time. */
+interface StartSample {
   importMs: number;
   startMs: number;
   totalMs: number;
@@ -56,6 +57,9 @@ interface Sample {
   earlyRssMb: number;
   earlyHeapMb: number;
   earlyPrivateDirtyMb: number;
+}
+
+interface Sample extends StartSample {
   /** SETTLE_MS after listening (1 s with --quick). */
   idleRssMb: number;
   idleHeapMb: number;
@@ -80,12 +84,9 @@ export const coldStartScenario: Scenario = {
     type Held = {
       mode: 'ws' | 'mesh';
       i: number;
-      w: Awaited<ReturnType<typeof ctx.workers.start<ColdStartCommands>>>;
+      w: Worker<ColdStartCommands>;
       listeningAt: number;
-      sample: Omit<
-        Sample,
-        'idleRssMb' | 'idleHeapMb' | 'idlePssMb' | 'idleSharedCleanMb' | 'idlePrivateDirtyMb'
-      >;
+      sample: StartSample;
     };
     const held: Held[] = [];
     const sleepUntil = (t: number) =>

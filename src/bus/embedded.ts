@@ -320,9 +320,13 @@ class MemoryKv implements KvBucket {
     return revision;
   }
 
-  async get(key: string): Promise<KvEntry | undefined> {
+  #entry(key: string): KvEntry | undefined {
     const e = this.#live(key);
     return e ? kvEntry(key, e) : undefined;
+  }
+
+  async get(key: string): Promise<KvEntry | undefined> {
+    return this.#entry(key);
   }
 
   async put(key: string, value: BusData): Promise<number> {
@@ -372,10 +376,7 @@ class MemoryKv implements KvBucket {
         return current;
       },
       keys: (prefix = '') => this.#keys(prefix),
-      get: (key) => {
-        const e = this.#live(key);
-        return e ? kvEntry(key, e) : undefined;
-      },
+      get: (key) => this.#entry(key),
       close: () => {
         current = false;
       },

@@ -121,6 +121,13 @@ interface LogState {
   refreshes: number;
 }
 
+/** Records that `log` holds nothing: appends build on offset 0 after stream sequence 0. */
+function knownEmpty(state: LogState): void {
+  state.known = true;
+  state.seq = 0;
+  state.offset = 0;
+}
+
 function abortedError(signal: AbortSignal): MeshError {
   return new MeshError('aborted', 'append was aborted', { cause: signal.reason });
 }
@@ -356,13 +363,12 @@ export class NatsLogs {
   /** Loads the last entry of `log` into `state`. */
   async #refresh(log: string, subject: string, state: LogState): Promise<void> {
     const last = await this.#get({ last_by_subj: subject });
-    state.known = true;
     state.refreshes++;
     if (!last) {
-      state.seq = 0;
-      state.offset = 0;
+      knownEmpty(state);
       return;
     }
+    state.known = true;
     state.seq = last.seq;
     state.offset = lastOffsetOf(last, log, last.seq);
     this.#remember(state, offsetOf(last, log, last.seq), last.seq);
@@ -477,9 +483,7 @@ export class NatsLogs {
             // entry, written on the agent's node) assumes the log empty instead of reading its end:
             // the stream checks that (expected last subject sequence 0), and a log that is not empty
             // answers with the wrong-sequence error handled below, which reads it as for any conflict.
-            state.known = true;
-            state.seq = 0;
-            state.offset = 0;
+            knownEmpty(state);
           } else {
             await this.#refresh(log, subject, state);
           }
@@ -620,11 +624,7 @@ export class NatsLogs {
     const last = await this.#get({ last_by_subj: subject });
     if (!last) {
       // The log is empty: an append after this read builds on that without reading its end again.
-      if (!state.known) {
-        state.known = true;
-        state.seq = 0;
-        state.offset = 0;
-      }
+      if (!state.known) knownEmpty(state);
       return null;
     }
     const lastFirst = offsetOf(last, log, last.seq);
