@@ -82,4 +82,16 @@ describe('bench harness at --quick size', () => {
     if (gatewayRow.mesh === null) expect(gatewayRow.note).toMatch(/not available/);
     else expect(gatewayRow.mesh).toBeGreaterThan(0);
   });
+
+  it('reads cold-start memory twice, with the 60 MB target on the reading at rest only', async () => {
+    const files = (await readdir(outDir)).filter((f) => f.startsWith('coldstart-'));
+    const r = JSON.parse(await readFile(join(outDir, files[0]!), 'utf8')) as ScenarioResult;
+    const early = r.rows.find((row) =>
+      /^RSS \d+ ms after listening \(start-up transient\)$/.test(row.figure),
+    );
+    const idle = r.rows.find((row) => /^idle RSS \([\d.]+ s after listening\)$/.test(row.figure));
+    expect(early?.target).toBeNull();
+    expect(idle?.target).toEqual({ type: 'meshAtMost', value: 60 });
+    expect(idle!.mesh).toBeGreaterThan(0);
+  });
 });
