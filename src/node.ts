@@ -417,6 +417,7 @@ class MeshNodeImpl implements MeshNode, SessionHost {
       host: this.#opts.host,
       port: this.#opts.port,
       http1: server,
+      onHttp2Stream: (stream, headers) => router.handleStream(stream, headers),
       onHttp2Request: (req, res) => router.handle(req, res),
       logger: log,
       ...(tls && {
@@ -453,8 +454,8 @@ class MeshNodeImpl implements MeshNode, SessionHost {
   }
 
   #routes(): HttpRouter {
-    const router = new HttpRouter((error, req) =>
-      this.logger.error({ err: error, path: req.url }, 'HTTP handler failed'),
+    const router = new HttpRouter((error, path) =>
+      this.logger.error({ err: error, path }, 'HTTP handler failed'),
     );
     router.add('GET', '/health', (_req, res) =>
       sendJson(res, 200, { status: this.#draining ? 'draining' : 'ok', nodeId: this.nodeId }),

@@ -5,7 +5,13 @@ import type { Bus } from '../bus/bus.js';
 import type { Dispatcher } from '../rpc/dispatcher.js';
 import type { DirectoryService } from '../services/directory.js';
 import type { AgentRegistry } from '../sessions/agentRegistry.js';
-import { type HttpRequest, type HttpResponse, type HttpRouter, sendJson } from '../transport/httpRouter.js';
+import {
+  type HttpIn,
+  type HttpRequest,
+  type HttpResponse,
+  type HttpRouter,
+  sendJson,
+} from '../transport/httpRouter.js';
 import { agentCard, type CardSecurity, etagOf, nodeCard } from './cards.js';
 import type { A2AVersion } from './errors.js';
 import { JsonRpcBinding, parseVersion } from './jsonRpcBinding.js';
@@ -45,7 +51,7 @@ export interface A2AGatewayDeps {
    * Authenticates a JSON-RPC request (its `Authorization: Bearer` header); absent, every caller is
    * the anonymous `http` requester. A refusal is answered with its status, headers and error as is.
    */
-  authenticate?(req: HttpRequest): Promise<HttpCaller>;
+  authenticate?(req: HttpIn): Promise<HttpCaller>;
   /** Throws (Forbidden) when a requester may not send to an agent (its card's `allowedCallers`). */
   authorizeCall?(requester: Requester, agentId: string, card: unknown): void;
   /** The authentication scheme the cards declare (`securitySchemes`), when the node requires one. */
@@ -140,17 +146,11 @@ export class A2AGateway {
       if (!entry) return sendJson(res, 404, { error: `agent ${params.agentId} is not in the directory` });
       this.#sendCard(req, res, agentCard(entry, this.#base(req), cardVersion(req), this.deps.security));
     });
-    router.add('POST', '/agents/:agentId/a2a', async (req, res, params, url) => {
+    router.addStream('POST', '/agents/:agentId/a2a', async (req, res, params, url) => {
       const caller = this.deps.authenticate ? await this.deps.authenticate(req) : undefined;
       if (caller && !caller.ok) {
-        const text = JSON.stringify({ jsonrpc: '2.0', id: null, error: caller.error });
-        (res as ServerResponse).writeHead(caller.status, {
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(text),
-          'cache-control': 'no-store',
-          ...caller.headers,
-        });
-        res.end(text);
+        const body = { jsonrpc: '2.0', id: null, error: caller.error };
+        sendJson(res, caller.status, body, caller.headers);
         return;
       }
       await this.#binding.handle(req, res, params.agentId!, url, caller?.requester);

@@ -1,4 +1,3 @@
-import type { ServerResponse } from 'node:http';
 import {
   CancelTaskRequestSchema,
   CreateTaskPushConfigRequestSchema,
@@ -16,7 +15,7 @@ import {
 } from '@a2a-mesh/protocol';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import { type HttpRequest, type HttpResponse, readBody, sendJson } from '../transport/httpRouter.js';
+import { type HttpIn, type HttpOut, readBody, sendJson } from '../transport/httpRouter.js';
 import { type A2AVersion, invalidParams, toA2AWire } from './errors.js';
 import type {
   Delivered,
@@ -186,8 +185,8 @@ export class JsonRpcBinding {
 
   /** Handles one POST. Never throws: every failure is a JSON-RPC error (or 413/415 for the envelope). */
   async handle(
-    req: HttpRequest,
-    res: HttpResponse,
+    req: HttpIn,
+    res: HttpOut,
     agentId: string,
     url: URL,
     requester: Requester = HTTP_REQUESTER,
@@ -276,7 +275,7 @@ export class JsonRpcBinding {
   }
 
   async #sse(
-    res: HttpResponse,
+    res: HttpOut,
     id: string | number,
     outcome: Extract<Outcome, { stream: TaskStream }>,
     version: A2AVersion,
@@ -285,7 +284,7 @@ export class JsonRpcBinding {
     onGone: OnCallerGone,
   ): Promise<void> {
     const { stream, map } = outcome;
-    const out = res as ServerResponse;
+    const out = res;
     onGone(() => stream.close());
     out.writeHead(200, {
       'content-type': 'text/event-stream',
@@ -324,7 +323,7 @@ export class JsonRpcBinding {
  * `OnCallerGone` without an AbortController per request (one showed in gateway profiles).
  * `answered()` marks the response as written (a direct HTTP/2 answer leaves `writableEnded` false).
  */
-function watchCaller(res: HttpResponse): { onGone: OnCallerGone; answered(): void } {
+function watchCaller(res: HttpOut): { onGone: OnCallerGone; answered(): void } {
   let stops: Set<() => void> | undefined;
   let gone = false;
   let answered = false;
@@ -378,7 +377,7 @@ function copyWithoutNulls(value: unknown): unknown {
   return out;
 }
 
-function header(req: HttpRequest, name: string): string | undefined {
+function header(req: HttpIn, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v.join(',') : v;
 }
@@ -401,7 +400,7 @@ function parseLastEventId(raw: string | undefined): number | undefined {
   return Number(raw.trim());
 }
 
-function wantsSequence(req: HttpRequest, version: A2AVersion): boolean {
+function wantsSequence(req: HttpIn, version: A2AVersion): boolean {
   const raw = header(req, version === '1.0' ? 'a2a-extensions' : 'x-a2a-extensions') ?? '';
   return raw.split(',').some((x) => x.trim() === TASK_SEQUENCE_EXTENSION);
 }
@@ -441,7 +440,7 @@ function readEnvelope(msg: unknown): Envelope {
 }
 
 function sendRpc(
-  res: HttpResponse,
+  res: HttpOut,
   status: number,
   id: string | number | null,
   body: { result: unknown } | { error: JsonRpcErrorObject },

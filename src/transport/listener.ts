@@ -1,10 +1,11 @@
-import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpServer, IncomingHttpHeaders } from 'node:http';
 import {
   createServer as createHttp2Server,
   type Http2Server,
-  type Http2ServerRequest,
-  type Http2ServerResponse,
+  Http2ServerRequest,
+  Http2ServerResponse,
   type ServerHttp2Session,
+  type ServerHttp2Stream,
 } from 'node:http2';
 import { type AddressInfo, createServer as createNetServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
@@ -24,7 +25,12 @@ export interface MeshListenerOptions {
   port: number;
   /** Serves HTTP/1.1 (and WebSocket upgrades, through its `upgrade` listeners). Never listens itself. */
   http1: HttpServer;
-  /** Handles every HTTP/2 request (compatibility API). */
+  /**
+   * Takes an HTTP/2 request on its stream and returns true, or returns false to have it handed to
+   * `onHttp2Request` (absent: every request goes there).
+   */
+  onHttp2Stream?(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): boolean;
+  /** Handles the HTTP/2 requests `onHttp2Stream` leaves (compatibility API). */
   onHttp2Request(req: Http2ServerRequest, res: Http2ServerResponse): void;
   /** TLS with ALPN `h2` + `http/1.1`; without it the port speaks cleartext HTTP/1.1 and h2c. */
   tls?: ListenerTls;
@@ -63,7 +69,16 @@ export class MeshListener {
     this.#h2 = createHttp2Server({
       settings: { maxConcurrentStreams: options.maxConcurrentStreams ?? 1000 },
     });
-    this.#h2.on('request', options.onHttp2Request);
+    // No 'request' listener: Node would then make compatibility objects for every stream. Streams
+    // not taken on the stream get them here, as Node makes them.
+    const { onHttp2Stream, onHttp2Request } = options;
+    this.#h2.on(
+      'stream',
+      (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _f: number, raw: string[]) => {
+        if (onHttp2Stream?.(stream, headers)) return;
+        compatRequest(stream, headers, raw, onHttp2Request);
+      },
+    );
     this.#h2.on('session', (session: ServerHttp2Session) => {
       this.#h2Sessions.add(session);
       session.once('close', () => this.#h2Sessions.delete(session));
@@ -190,6 +205,35 @@ export class MeshListener {
     if (h2) this.#h2.emit('connection', socket);
     else this.#http1.emit('connection', socket);
   }
+}
+
+/**
+ * Hands an HTTP/2 stream to a compatibility-API handler the way Node's HTTP/2 server does for its
+ * 'request' event when nobody listens for 'connect', 'checkContinue' or 'checkExpectation': CONNECT
+ * is 405, `Expect: 100-continue` gets its interim response first, any other expectation is 417.
+ */
+function compatRequest(
+  stream: ServerHttp2Stream,
+  headers: IncomingHttpHeaders,
+  rawHeaders: string[],
+  onRequest: (req: Http2ServerRequest, res: Http2ServerResponse) => void,
+): void {
+  const req = new Http2ServerRequest(stream, headers, {}, rawHeaders);
+  const res = new Http2ServerResponse(stream);
+  if (headers[':method'] === 'CONNECT') {
+    res.statusCode = 405;
+    res.end();
+    return;
+  }
+  if (headers.expect !== undefined) {
+    if (headers.expect !== '100-continue') {
+      res.statusCode = 417;
+      res.end();
+      return;
+    }
+    res.writeContinue();
+  }
+  onRequest(req, res);
 }
 
 /** Opens the node's port (see `MeshListener`). */
