@@ -12,6 +12,7 @@ import {
   type TaskExecuteParams,
   type TaskPushNotificationConfig,
   type TaskState,
+  withFields,
 } from '@a2a-mesh/protocol';
 import type { Logger } from 'pino';
 import type { DirectoryService } from '../services/directory.js';
@@ -178,7 +179,7 @@ export class TaskService {
       if (input.contextId && input.contextId !== current.task.contextId) {
         throw RpcError.of('InvalidParams', `contextId does not match task ${taskId}`, { taskId });
       }
-      message = { ...input, taskId, contextId: current.task.contextId ?? '' };
+      message = withFields(input, { taskId, contextId: current.task.contextId ?? '' });
       await this.#previousTurnEnded(taskId, current);
       const appended = await this.store.append(taskId, (rec) => {
         if (isClosed(rec)) throw RpcError.of('UnsupportedOperation', `task ${taskId} has ended`, { taskId });
@@ -189,7 +190,7 @@ export class TaskService {
       previous = viewTask(appended.record.task, {});
     } else {
       taskId = crypto.randomUUID();
-      message = { ...input, taskId, contextId: input.contextId ?? crypto.randomUUID() };
+      message = withFields(input, { taskId, contextId: input.contextId ?? crypto.randomUUID() });
       const record: TaskRecord = {
         agentId,
         task: {

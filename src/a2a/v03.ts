@@ -1,13 +1,14 @@
-import type {
-  Artifact,
-  Json,
-  Message,
-  Part,
-  StreamResponse,
-  Task,
-  TaskPushNotificationConfig,
-  TaskState,
-  TaskStatus,
+import {
+  type Artifact,
+  type Json,
+  type Message,
+  type Part,
+  type StreamResponse,
+  type Task,
+  type TaskPushNotificationConfig,
+  type TaskState,
+  type TaskStatus,
+  withFields,
 } from '@a2a-mesh/protocol';
 import { z } from 'zod';
 
@@ -134,22 +135,20 @@ function partTo03(p: Part): Obj {
 /** A v0.3 message as v1.0. */
 export function messageFrom03(m: z.infer<typeof MessageV03Schema>): Message {
   const { kind: _kind, role, parts, ...rest } = m;
-  return {
-    ...(rest as Obj),
+  return withFields(rest as Obj, {
     messageId: m.messageId,
     role: role === 'agent' ? 'ROLE_AGENT' : 'ROLE_USER',
     parts: parts.map(partFrom03),
-  } as Message;
+  }) as Message;
 }
 
 /** A v1.0 message as v0.3. */
 export function messageTo03(m: Message): Obj {
-  return {
-    ...m,
+  return withFields(m, {
     kind: 'message',
     role: m.role === 'ROLE_AGENT' ? 'agent' : 'user',
     parts: m.parts.map(partTo03),
-  };
+  });
 }
 
 function statusTo03(s: TaskStatus): Obj {
@@ -164,7 +163,11 @@ function artifactTo03(a: Artifact): Obj {
 
 /** A v1.0 task as v0.3. */
 export function taskTo03(t: Task): Obj {
-  const out: Obj = { ...t, kind: 'task', contextId: t.contextId ?? '', status: statusTo03(t.status) };
+  const out: Obj = withFields(t, {
+    kind: 'task',
+    contextId: t.contextId ?? '',
+    status: statusTo03(t.status),
+  });
   if (t.history) out.history = t.history.map(messageTo03);
   if (t.artifacts) out.artifacts = t.artifacts.map(artifactTo03);
   return out;
@@ -176,10 +179,10 @@ export function streamTo03(e: StreamResponse, final: boolean): Obj {
   if ('message' in e) return messageTo03(e.message);
   if ('statusUpdate' in e) {
     const u = e.statusUpdate;
-    return { ...u, kind: 'status-update', status: statusTo03(u.status), final };
+    return withFields(u, { kind: 'status-update', status: statusTo03(u.status), final });
   }
   const u = e.artifactUpdate;
-  return { ...u, kind: 'artifact-update', artifact: artifactTo03(u.artifact) };
+  return withFields(u, { kind: 'artifact-update', artifact: artifactTo03(u.artifact) });
 }
 
 /** A v1.0 task state from its v0.3 name. */

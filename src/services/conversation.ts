@@ -5,6 +5,7 @@ import {
   type Message,
   type MessageInput,
   RpcError,
+  withFields,
 } from '@a2a-mesh/protocol';
 import type { Logger } from 'pino';
 import type { Bus, KvBucket } from '../bus/bus.js';
@@ -207,7 +208,11 @@ export class ConversationService {
 
 /** Completes a sender's message: `messageId`, `role` and `contextId` filled in. */
 export function toMessage(input: MessageInput, role: Message['role'], contextId: string): Message {
-  return { ...input, messageId: input.messageId ?? crypto.randomUUID(), role: input.role ?? role, contextId };
+  return withFields(input, {
+    messageId: input.messageId ?? crypto.randomUUID(),
+    role: input.role ?? role,
+    contextId,
+  });
 }
 
 function notFound(id: string): RpcError {

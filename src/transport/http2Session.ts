@@ -7,6 +7,7 @@ import {
   type JsonRpcResponse,
   jsonCodec,
   MeshError,
+  withFields,
 } from '@a2a-mesh/protocol';
 import type { Logger } from 'pino';
 import type { HttpResponse } from './httpRouter.js';
@@ -188,7 +189,7 @@ export class HttpSessionConnection implements FrameConnection {
           reject(error);
         },
       });
-      this.#frameListener?.(JSON.stringify({ ...message, id }));
+      this.#frameListener?.(JSON.stringify(withFields(message, { id })));
     });
   }
 

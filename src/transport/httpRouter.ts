@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { type Http2ServerRequest, Http2ServerResponse, type ServerHttp2Stream } from 'node:http2';
+import { withFields } from '@a2a-mesh/protocol';
 
 /** A request from either the HTTP/1.1 or the HTTP/2 compatibility API. */
 export type HttpRequest = IncomingMessage | Http2ServerRequest;
@@ -194,7 +195,7 @@ class StreamOut implements HttpOut {
 
   writeHead(status: number, headers: Record<string, string | number>): void {
     if (this.stream.destroyed || this.stream.headersSent) return;
-    this.stream.respond({ ...headers, ':status': status });
+    this.stream.respond(withFields(headers, { ':status': status }));
   }
 
   write(chunk: string): boolean {
@@ -263,7 +264,7 @@ export function respond(
   if (res instanceof Http2ServerResponse && res.req.method !== 'HEAD') {
     const stream = res.stream;
     if (!stream.headersSent && !stream.destroyed) {
-      stream.respond({ ...headers, ':status': status });
+      stream.respond(withFields(headers, { ':status': status }));
       stream.end(body);
       return;
     }

@@ -11,6 +11,7 @@ import {
   TaskCancelParamsSchema,
   TaskExecuteParamsSchema,
   type TaskState,
+  withFields,
 } from '@a2a-mesh/protocol';
 import { type MessageLike, randomId, toMessage } from './messages.js';
 import { asError } from './session.js';
@@ -127,7 +128,10 @@ class Turn implements TaskContext {
   }
 
   #agentMessage(m: MessageLike): Message {
-    return { ...toMessage(m, 'ROLE_AGENT'), taskId: this.taskId, contextId: this.contextId } as Message;
+    return withFields(toMessage(m, 'ROLE_AGENT'), {
+      taskId: this.taskId,
+      contextId: this.contextId,
+    }) as Message;
   }
 
   status(state: TaskState, message?: MessageLike, metadata?: Record<string, Json>): Promise<number> {
@@ -173,7 +177,7 @@ class Turn implements TaskContext {
       artifactUpdate: {
         taskId: this.taskId,
         contextId: this.contextId,
-        artifact: { ...artifact, artifactId: artifact.artifactId ?? randomId() } as Artifact,
+        artifact: withFields(artifact, { artifactId: artifact.artifactId ?? randomId() }) as Artifact,
         ...(options.append === undefined ? {} : { append: options.append }),
         ...(options.lastChunk === undefined ? {} : { lastChunk: options.lastChunk }),
       },

@@ -5,7 +5,14 @@ import {
   type IncomingHttpHeaders,
   type SecureClientSessionOptions,
 } from 'node:http2';
-import { type Codec, type Connector, type FrameConnection, jsonCodec, MeshError } from '@a2a-mesh/protocol';
+import {
+  type Codec,
+  type Connector,
+  type FrameConnection,
+  jsonCodec,
+  MeshError,
+  withFields,
+} from '@a2a-mesh/protocol';
 import type { MeshTransport } from './client.js';
 
 /** Options of `http2Connector`. Times in milliseconds. */
@@ -255,13 +262,12 @@ class Http2Connection implements FrameConnection {
   }
 
   #post(text: string, hello: boolean): void {
-    const headers: Record<string, string> = {
-      ...this.#o.headers,
+    const headers: Record<string, string> = withFields(this.#o.headers ?? {}, {
       ':method': 'POST',
       ':path': this.#ep.rpcPath,
       'content-type': 'application/json',
       accept: 'application/json',
-    };
+    });
     if (this.#sessionId !== undefined) headers[SESSION_HEADER] = this.#sessionId;
     let req: ClientHttp2Stream;
     try {

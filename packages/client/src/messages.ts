@@ -1,4 +1,4 @@
-import type { MessageInput, Role } from '@a2a-mesh/protocol';
+import { type MessageInput, type Role, withFields } from '@a2a-mesh/protocol';
 
 /** A message as SDK calls accept it: plain text, or an A2A message (`messageId`/`role` optional). */
 export type MessageLike = string | MessageInput;
@@ -21,5 +21,5 @@ export function randomId(): string {
  */
 export function toMessage(input: MessageLike, role: Role): MessageInput {
   if (typeof input === 'string') return { messageId: randomId(), role, parts: [{ text: input }] };
-  return { ...input, messageId: input.messageId ?? randomId(), role: input.role ?? role };
+  return withFields(input, { messageId: input.messageId ?? randomId(), role: input.role ?? role });
 }

@@ -70,3 +70,16 @@ export function topicMatches(pattern: string, topic: string): boolean {
   }
   return p.length === t.length;
 }
+
+/**
+ * A copy of `base` with `fields` set, as `{ ...base, ...fields }` makes it. Built with `Object.assign`:
+ * on Node 20 (V8 11.3), an object spread followed by properties the spread object lacks takes a slow
+ * path, about 2.5 µs per object against 0.2 µs for this (`{ ...message, taskId, contextId }` was 2.4%
+ * of a node's CPU per A2A SendMessage). Spreads that only replace properties the object has are fast.
+ */
+export function withFields<T extends object, U extends object>(base: T, fields: U): Spread<T, U> {
+  return Object.assign({}, base, fields) as Spread<T, U>;
+}
+
+/** The type of `{ ...T, ...U }` (index signatures kept, unlike `Omit`). */
+export type Spread<T, U> = { [K in keyof T as K extends keyof U ? never : K]: T[K] } & U;

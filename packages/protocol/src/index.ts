@@ -67,6 +67,7 @@ export {
   TopicPatternSchema,
   TopicSchema,
   topicMatches,
+  withFields,
 } from './common.js';
 export type { Connector, FrameConnection } from './connection.js';
 export type { ErrorData, ErrorName, MeshErrorCode } from './errors.js';
