@@ -35,4 +35,13 @@ describe('withFields', () => {
     }) as { own: number };
     expect(withFields(base, { added: 4 })).toEqual({ own: 2, added: 4 });
   });
+
+  it('keeps an own __proto__ (as JSON.parse makes it) a plain property, as a spread does', () => {
+    const base = JSON.parse('{"__proto__":{"polluted":true},"k":1}') as Record<string, unknown>;
+    const got = withFields(base, { x: 1 }) as Record<string, unknown>;
+    expect(Object.getPrototypeOf(got)).toBe(Object.prototype);
+    expect(got.polluted).toBeUndefined();
+    expect(Object.hasOwn(got, '__proto__')).toBe(true);
+    expect(got).toEqual({ ...base, x: 1 });
+  });
 });

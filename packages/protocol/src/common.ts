@@ -78,6 +78,11 @@ export function topicMatches(pattern: string, topic: string): boolean {
  * of a node's CPU per A2A SendMessage). Spreads that only replace properties the object has are fast.
  */
 export function withFields<T extends object, U extends object>(base: T, fields: U): Spread<T, U> {
+  // Object.assign sets properties, so an own `__proto__` (JSON.parse makes them) would set the
+  // copy's prototype; a spread defines it as a plain property.
+  if (Object.hasOwn(base, '__proto__') || Object.hasOwn(fields, '__proto__')) {
+    return { ...base, ...fields } as Spread<T, U>;
+  }
   return Object.assign({}, base, fields) as Spread<T, U>;
 }
 
