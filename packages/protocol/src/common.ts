@@ -36,16 +36,49 @@ export const TopicPatternSchema = z
 
 /** Any JSON value. */
 export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
-export const JsonSchema: z.ZodType<Json> = z.lazy(() =>
-  z.union([
-    z.string(),
-    z.number(),
-    z.boolean(),
-    z.null(),
-    z.array(JsonSchema),
-    z.record(z.string(), JsonSchema),
-  ]),
-);
+
+/** How deep a JSON value may nest (a cycle, from an in-process caller, nests without end). */
+export const MAX_JSON_DEPTH = 512;
+
+/**
+ * Whether `value` is JSON: a string, a finite number, a boolean, null, or an array or plain object
+ * of them, nested at most `MAX_JSON_DEPTH` deep.
+ */
+export function isJson(value: unknown, depth = 0): value is Json {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isFinite(value);
+    case 'object': {
+      if (value === null) return true;
+      if (depth >= MAX_JSON_DEPTH) return false;
+      if (Array.isArray(value)) {
+        for (const item of value) if (!isJson(item, depth + 1)) return false;
+        return true;
+      }
+      const proto = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) return false;
+      for (const key in value) {
+        if (Object.hasOwn(value, key) && !isJson((value as Record<string, unknown>)[key], depth + 1))
+          return false;
+      }
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+/**
+ * Any JSON value, checked by `isJson` and passed on as it is. A check rather than a recursive
+ * schema: a recursive schema (`z.lazy`) copies every nested value and keeps a schema that holds it
+ * from being compiled (`z.compile`).
+ */
+export const JsonSchema: z.ZodType<Json> = z.custom<Json>((value) => isJson(value), {
+  message: `expected a JSON value (strings, finite numbers, booleans, null, arrays and objects, nested at most ${MAX_JSON_DEPTH} deep)`,
+});
 
 /** Free-form metadata: a JSON object. */
 export const MetadataSchema = z.record(z.string(), JsonSchema);

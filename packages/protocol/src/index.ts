@@ -62,7 +62,9 @@ export { codecFor, DEFAULT_MAX_MESSAGE_BYTES, jsonCodec, msgpackCodec, Subprotoc
 export type { Id, Json, RequestOptions } from './common.js';
 export {
   IdSchema,
+  isJson,
   JsonSchema,
+  MAX_JSON_DEPTH,
   MetadataSchema,
   TopicPatternSchema,
   TopicSchema,
