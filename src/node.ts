@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { createServer, type ServerResponse } from 'node:http';
 import {
+  AGENT_NOTIFIABLE_METHODS,
   type AgentCard,
   CloseCode,
   type Codec,
@@ -542,6 +543,7 @@ class MeshNodeImpl implements MeshNode, SessionHost {
       card?: AgentCard | undefined;
       resume?: string | undefined;
       token?: string | undefined;
+      notifications?: string[] | undefined;
     },
   ) {
     if (session.agentId !== undefined || this.#helloing.has(session))
@@ -567,6 +569,11 @@ class MeshNodeImpl implements MeshNode, SessionHost {
       }
     }
     session.agentId = agentId;
+    if (p.notifications) {
+      session.takesAsNotification = new Set(
+        p.notifications.filter((m) => AGENT_NOTIFIABLE_METHODS.includes(m)),
+      );
+    }
     try {
       await this.#agents.add(session);
       await this.#directory.online(agentId, p.card);

@@ -161,6 +161,11 @@ export class AgentRegistry {
       }
       const session = sessions.at(-1);
       if (!session) throw RpcError.of('AgentUnreachable', `agent ${agentId} just disconnected`, { agentId });
+      // An agent that takes this request as a notification answers nothing: sent is taken.
+      if (session.takesAsNotification.has(call.method)) {
+        session.notify(call.method, call.params);
+        return { result: {} };
+      }
       return { result: await session.request(call.method, call.params, options) };
     } catch (error) {
       let wire: RpcError;

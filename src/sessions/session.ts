@@ -47,6 +47,8 @@ export class Session implements StreamSink {
   agentId: string | undefined;
   /** Who the credential says this is: set at the transport (a header) or by `mesh/hello`. */
   principal: Principal | undefined;
+  /** Node-to-agent requests the agent takes as notifications (`mesh/hello` `notifications`). */
+  takesAsNotification: ReadonlySet<string> = new Set();
   #closed = false;
   #closeCode = 0;
 

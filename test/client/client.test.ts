@@ -43,7 +43,11 @@ describe('MeshClient connect and hello', () => {
     expect(c.sessionId).toBe('s1');
     expect(c.nodeId).toBe('node-1');
     expect(c.connected).toBe(true);
-    expect(node.calls('mesh/hello')[0]?.params).toEqual({ agentId: 'alice', card: { name: 'Alice' } });
+    expect(node.calls('mesh/hello')[0]?.params).toEqual({
+      agentId: 'alice',
+      card: { name: 'Alice' },
+      notifications: ['task/execute'],
+    });
     expect(await c.connect()).toBe(hello);
   });
 

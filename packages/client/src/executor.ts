@@ -210,6 +210,30 @@ export class TaskRunner {
 
   /** Answers `task/execute`: starts the turn once the answer is out. */
   execute(params: unknown, ctx: HandlerContext, agentId: string | undefined): Record<string, never> {
+    const { executor, turn } = this.#take(params, agentId);
+    ctx.afterResponse(() => void this.#run(executor, turn));
+    return {};
+  }
+
+  /**
+   * `task/execute` as a notification (the SDK asks for it at `mesh/hello`): starts the turn at once.
+   * A turn it cannot take is ended with `task/done` and the reason, which fails the task.
+   */
+  executeNotified(params: unknown, agentId: string | undefined): void {
+    let taken: { executor: TaskExecutor; turn: Turn };
+    try {
+      taken = this.#take(params, agentId);
+    } catch (error) {
+      const taskId = (params as { taskId?: unknown } | null)?.taskId;
+      if (typeof taskId === 'string') {
+        this.host.call('task/done', { taskId, error: asError(error).message }).catch(() => {});
+      }
+      return;
+    }
+    void this.#run(taken.executor, taken.turn);
+  }
+
+  #take(params: unknown, agentId: string | undefined): { executor: TaskExecutor; turn: Turn } {
     const parsed = TaskExecuteParamsSchema.safeParse(params);
     if (!parsed.success) {
       throw RpcError.of('InvalidParams', 'invalid task/execute params', { detail: parsed.error.message });
@@ -219,8 +243,7 @@ export class TaskRunner {
     const turn = new Turn(parsed.data, this.host);
     this.#turns.get(turn.taskId)?.abort.abort(new MeshError('aborted', 'replaced by a newer turn'));
     this.#turns.set(turn.taskId, turn);
-    ctx.afterResponse(() => void this.#run(executor, turn));
-    return {};
+    return { executor, turn };
   }
 
   async #run(executor: TaskExecutor, turn: Turn): Promise<void> {

@@ -254,8 +254,13 @@ export const A2AMeshMethods = {
 /**
  * Node-to-agent request `task/execute`: run one turn of a task. The agent answers `{}` at once
  * (accepted), publishes the turn's events with `task/publish`, then ends the turn with `task/done`,
- * unless a publish answered `ended: true` (its event closed the task and ended the turn).
+ * unless a publish answered `ended: true` (its event closed the task and ended the turn). An agent
+ * that lists it in `mesh/hello` `notifications` gets it as a notification instead (no answer: a
+ * turn it cannot take is ended with `task/done` and the reason as `error`).
  */
+/** The node-to-agent requests an agent may take as notifications (`mesh/hello` `notifications`). */
+export const AGENT_NOTIFIABLE_METHODS: readonly string[] = ['task/execute'];
+
 export const TaskExecuteParamsSchema = z.object({
   taskId: z.string(),
   contextId: z.string(),

@@ -31,6 +31,7 @@ export type {
 } from './a2aTasks.js';
 export {
   A2AMeshMethods,
+  AGENT_NOTIFIABLE_METHODS,
   ArtifactSchema,
   CancelTaskRequestSchema,
   CreateTaskPushConfigRequestSchema,

@@ -24,6 +24,11 @@ export const HelloParamsSchema = z.object({
   resume: z.string().max(128).optional(),
   /** A credential for transports that cannot set headers (browsers). */
   token: z.string().max(16384).optional(),
+  /**
+   * Node-to-agent requests this agent takes as notifications (sent without an id, never answered):
+   * the node honours those in `AGENT_NOTIFIABLE_METHODS` and ignores the rest.
+   */
+  notifications: z.array(z.string().max(64)).max(16).optional(),
 });
 export type HelloParams = z.input<typeof HelloParamsSchema>;
 
