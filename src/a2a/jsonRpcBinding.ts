@@ -1,11 +1,13 @@
 import {
   CancelTaskRequestSchema,
   CreateTaskPushConfigRequestSchema,
+  compiledOnUse,
   GetExtendedAgentCardRequestSchema,
   GetTaskRequestSchema,
   type JsonRpcErrorObject,
   ListTaskPushConfigsRequestSchema,
   ListTasksRequestSchema,
+  type Parser,
   RpcError,
   SendMessageRequestSchema,
   type StreamResponse,
@@ -55,7 +57,7 @@ interface Call {
 type Outcome = { result: unknown } | { stream: TaskStream; map: (d: Delivered) => unknown };
 
 interface MethodDef {
-  schema: z.ZodType;
+  schema: Parser<unknown>;
   run(params: never, call: Call): Promise<Outcome>;
 }
 
@@ -63,7 +65,7 @@ function method<S extends z.ZodType>(
   schema: S,
   run: (p: z.output<S>, call: Call) => Promise<Outcome>,
 ): MethodDef {
-  return { schema, run: run as MethodDef['run'] };
+  return { schema: compiledOnUse(schema), run: run as MethodDef['run'] };
 }
 
 const HTTP_REQUESTER = { id: 'http' };

@@ -1,8 +1,10 @@
 import {
+  compiledOnUse,
   type HandlerContext,
   type MethodName,
   type MethodResult,
   Methods,
+  type Parser,
   RpcError,
 } from '@a2a-mesh/protocol';
 import type { z } from 'zod';
@@ -34,6 +36,8 @@ type AnyHandler = (params: unknown, ctx: CallContext) => unknown;
 /** Routes JSON-RPC requests to handlers after validating params with the protocol's zod schemas. */
 export class Dispatcher {
   readonly #handlers = new Map<string, AnyHandler>();
+  /** Each method's params schema, compiled on its first call. */
+  readonly #params = new Map<string, Parser<unknown>>();
 
   /** `guard` sees every call first, known method or not. */
   constructor(readonly guard?: CallGuard) {}
@@ -56,7 +60,11 @@ export class Dispatcher {
     if (session.agentId === undefined && method !== 'mesh/hello') {
       throw RpcError.of('HelloRequired', 'call mesh/hello first');
     }
-    const schema = Methods[method as MethodName].params as z.ZodType;
+    let schema = this.#params.get(method);
+    if (!schema) {
+      schema = compiledOnUse(Methods[method as MethodName].params as z.ZodType);
+      this.#params.set(method, schema);
+    }
     const parsed = schema.safeParse(params);
     if (!parsed.success) {
       const issues = parsed.error.issues

@@ -1,5 +1,6 @@
 import {
   type Artifact,
+  compiledOnUse,
   type HandlerContext,
   type Json,
   MeshError,
@@ -189,6 +190,9 @@ class Turn implements TaskContext {
   }
 }
 
+/** `task/execute` params, checked per turn with a compiled parser. */
+const executeParams = compiledOnUse(TaskExecuteParamsSchema);
+
 /**
  * The agent side of the task protocol: runs the executor for each `task/execute` (answered at once),
  * ends the turn with `task/done` (unless the node ended it with a closing event), and handles
@@ -234,7 +238,7 @@ export class TaskRunner {
   }
 
   #take(params: unknown, agentId: string | undefined): { executor: TaskExecutor; turn: Turn } {
-    const parsed = TaskExecuteParamsSchema.safeParse(params);
+    const parsed = executeParams.safeParse(params);
     if (!parsed.success) {
       throw RpcError.of('InvalidParams', 'invalid task/execute params', { detail: parsed.error.message });
     }

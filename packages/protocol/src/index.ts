@@ -60,8 +60,9 @@ export { AsyncQueue } from './asyncQueue.js';
 export { CloseCode, isRetryableClose } from './closeCodes.js';
 export type { Codec } from './codec.js';
 export { codecFor, DEFAULT_MAX_MESSAGE_BYTES, jsonCodec, msgpackCodec, Subprotocol } from './codec.js';
-export type { Id, Json, RequestOptions } from './common.js';
+export type { Id, Json, Parser, RequestOptions } from './common.js';
 export {
+  compiledOnUse,
   IdSchema,
   isJson,
   JsonSchema,
