@@ -34,20 +34,18 @@ export interface HttpOut {
 }
 
 /** Handles one matched request; `params` holds the `:name` segments of the pattern, decoded. */
-export type HttpHandler = (
-  req: HttpRequest,
-  res: HttpResponse,
+type Handler<Req, Res> = (
+  req: Req,
+  res: Res,
   params: Record<string, string>,
   url: URL,
 ) => void | Promise<void>;
 
+/** A handler on the HTTP/1.1 or HTTP/2 compatibility API. */
+export type HttpHandler = Handler<HttpRequest, HttpResponse>;
+
 /** A handler that needs only `HttpIn`/`HttpOut`: on HTTP/2 it runs on the stream itself. */
-export type StreamHandler = (
-  req: HttpIn,
-  res: HttpOut,
-  params: Record<string, string>,
-  url: URL,
-) => void | Promise<void>;
+export type StreamHandler = Handler<HttpIn, HttpOut>;
 
 interface Route {
   method: string;
