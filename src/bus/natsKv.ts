@@ -202,20 +202,41 @@ export class NatsKvBucket implements KvBucket {
     const filter = dot > 0 ? `${prefix.slice(0, dot)}.>` : '>';
     const { link, requestTimeoutMs } = this.#ctx;
     return link.run(async () => {
-      const iter = await this.#kv.keys(filter);
-      // The listing runs on a consumer; bound it like any request.
-      const timer = setTimeout(
-        () => iter.stop(new BusUnavailableError('listing keys timed out')),
-        2 * requestTimeoutMs,
-      );
-      try {
-        const out: string[] = [];
-        for await (const k of iter) if (k.startsWith(prefix)) out.push(k);
-        return out;
-      } finally {
-        clearTimeout(timer);
+      // A listing consumer is told at its start how many keys to expect. An entry that expires
+      // (TTL) before it is delivered never comes, and the listing would wait for the consumer's
+      // next heartbeat. A listing that stalls for a request's time is made again on a fresh
+      // consumer, which no longer counts the expired entry; a second stall fails.
+      for (let attempt = 1; ; attempt++) {
+        const out = await this.#listKeys(filter, prefix, requestTimeoutMs);
+        if (out) return out;
+        if (attempt === 2) throw new BusUnavailableError('listing keys timed out');
       }
     });
+  }
+
+  /** One listing of the keys under `filter` starting with `prefix`; undefined if it stalled for `stallMs`. */
+  async #listKeys(filter: string, prefix: string, stallMs: number): Promise<string[] | undefined> {
+    const iter = await this.#kv.keys(filter);
+    let stalled = false;
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        stalled = true;
+        iter.stop();
+      }, stallMs);
+    };
+    arm();
+    try {
+      const out: string[] = [];
+      for await (const k of iter) {
+        arm();
+        if (k.startsWith(prefix)) out.push(k);
+      }
+      return stalled ? undefined : out;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   watch(): KvWatcher {
