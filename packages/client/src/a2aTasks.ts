@@ -1,5 +1,6 @@
 import {
   AsyncQueue,
+  compiledOnUse,
   type ListTasksRequest,
   type ListTasksResponse,
   type MethodName,
@@ -16,6 +17,9 @@ import {
   type TaskPushNotificationConfig,
 } from '@a2a-mesh/protocol';
 import { type MessageLike, toMessage } from './messages.js';
+
+/** `task/event` notifications, checked with a compiled parser. */
+const taskEvents = compiledOnUse(TaskEventSchema);
 
 /** One event of a task stream, with its per-task sequence. */
 export interface TaskStreamItem {
@@ -149,7 +153,7 @@ export class TaskStreamRouter {
   }
 
   route(params: unknown): void {
-    const parsed = TaskEventSchema.safeParse(params);
+    const parsed = taskEvents.safeParse(params);
     if (!parsed.success) return;
     const ev = parsed.data;
     const stream = this.#streams.get(ev.subscriptionId);

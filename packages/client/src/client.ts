@@ -9,6 +9,7 @@ import {
   type ConversationTarget,
   type ConvHistoryResult,
   type ConvStartResult,
+  compiledOnUse,
   type DiscoverParams,
   type HandlerContext,
   type HelloParams,
@@ -36,6 +37,10 @@ import { SessionManager } from './sessionManager.js';
 import type { ClientStatus } from './status.js';
 import { type TopicHost, TopicRouter, TopicSubscription } from './topics.js';
 import { type WebSocketConstructor, webSocketConnector } from './webSocket.js';
+
+/** Event notifications, checked with compiled parsers (one per event a member receives). */
+const collabEvents = compiledOnUse(CollabEventSchema);
+const topicMessages = compiledOnUse(TopicMessageSchema);
 
 /** An Agent Card as `mesh/hello` accepts it (skills may be omitted). */
 export type AgentCardInput = NonNullable<HelloParams['card']>;
@@ -467,12 +472,12 @@ export class MeshClient implements AsyncDisposable {
         this.#taskRunner.executeNotified(params, this.agentId);
         return;
       case 'collaboration/event': {
-        const parsed = CollabEventSchema.safeParse(params);
+        const parsed = collabEvents.safeParse(params);
         if (parsed.success) this.#collabs.get(parsed.data.collaborationId)?.deliver(parsed.data);
         return;
       }
       case 'topics/message': {
-        const parsed = TopicMessageSchema.safeParse(params);
+        const parsed = topicMessages.safeParse(params);
         if (parsed.success) this.#topics.route(parsed.data);
         return;
       }

@@ -5,12 +5,16 @@ import {
   ConvDeliverResultSchema,
   type ConvEndedParams,
   ConvEndedParamsSchema,
+  compiledOnUse,
   type HandlerContext,
   MeshError,
   RpcError,
 } from '@a2a-mesh/protocol';
 import { type MessageLike, toMessage } from './messages.js';
 import { asError } from './session.js';
+
+/** `conversation/message` params, checked with a compiled parser. */
+const convDeliveries = compiledOnUse(ConvDeliverParamsSchema);
 
 /** What a conversation handler receives besides the turn. */
 export interface ConversationContext {
@@ -53,7 +57,7 @@ export class ConversationResponder {
     ctx: HandlerContext,
     agentId: string | undefined,
   ): Promise<ConvDeliverResult> {
-    const parsed = ConvDeliverParamsSchema.safeParse(params);
+    const parsed = convDeliveries.safeParse(params);
     if (!parsed.success) {
       throw RpcError.of('InvalidParams', 'invalid conversation/message params', {
         detail: parsed.error.message,

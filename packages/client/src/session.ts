@@ -1,4 +1,5 @@
 import {
+  compiledOnUse,
   type FrameConnection,
   type HandlerContext,
   type HelloResult,
@@ -9,6 +10,7 @@ import {
   type MethodParams,
   type MethodResult,
   Methods,
+  type Parser,
   type RequestOptions,
   RpcError,
   RpcPeer,
@@ -58,10 +60,15 @@ function frameBytes(frame: string | Uint8Array, limit: number): number {
   return frame.length * 3 <= limit ? frame.length : new TextEncoder().encode(frame).byteLength;
 }
 
+/** Each method's result schema, compiled on its first result. */
+const resultParsers = new Map<string, Parser<unknown>>();
+
 function parseResult<M extends MethodName>(method: M, raw: unknown): MethodResult<M> {
-  const schema = Methods[method].result as {
-    safeParse(value: unknown): { success: true; data: unknown } | { success: false; error: Error };
-  };
+  let schema = resultParsers.get(method);
+  if (!schema) {
+    schema = compiledOnUse(Methods[method].result);
+    resultParsers.set(method, schema);
+  }
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     throw new MeshError('protocol', `${method}: unexpected result from the node: ${parsed.error.message}`);
