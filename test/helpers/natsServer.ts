@@ -315,6 +315,18 @@ interface Jsz {
  * agrees on a meta leader. Torn down like `startNatsServer`.
  */
 export async function startNatsCluster(size = 3, options: NatsServerOptions = {}): Promise<NatsCluster> {
+  // Route ports are picked free and bound by the servers a moment later; another process can take
+  // one in between (seen in CI: "bind: address already in use"). Start again on new ports, twice at most.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startClusterOnce(size, options);
+    } catch (err) {
+      if (attempt >= 3 || !String((err as Error).message).includes('address already in use')) throw err;
+    }
+  }
+}
+
+async function startClusterOnce(size: number, options: NatsServerOptions): Promise<NatsCluster> {
   const clusterName = `mesh-test-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   const routePorts = await Promise.all(Array.from({ length: size }, () => freePort()));
   const routes = routePorts.map((p) => `nats-route://127.0.0.1:${p}`);
