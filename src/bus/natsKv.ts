@@ -218,19 +218,14 @@ export class NatsKvBucket implements KvBucket {
   async #listKeys(filter: string, prefix: string, stallMs: number): Promise<string[] | undefined> {
     const iter = await this.#kv.keys(filter);
     let stalled = false;
-    let timer: NodeJS.Timeout | undefined;
-    const arm = () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        stalled = true;
-        iter.stop();
-      }, stallMs);
-    };
-    arm();
+    const timer = setTimeout(() => {
+      stalled = true;
+      iter.stop();
+    }, stallMs);
     try {
       const out: string[] = [];
       for await (const k of iter) {
-        arm();
+        timer.refresh();
         if (k.startsWith(prefix)) out.push(k);
       }
       return stalled ? undefined : out;

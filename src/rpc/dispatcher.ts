@@ -1,10 +1,9 @@
 import {
-  compiledOnUse,
   type HandlerContext,
   type MethodName,
   type MethodResult,
   Methods,
-  type Parser,
+  methodParser,
   RpcError,
 } from '@a2a-mesh/protocol';
 import type { z } from 'zod';
@@ -36,8 +35,6 @@ type AnyHandler = (params: unknown, ctx: CallContext) => unknown;
 /** Routes JSON-RPC requests to handlers after validating params with the protocol's zod schemas. */
 export class Dispatcher {
   readonly #handlers = new Map<string, AnyHandler>();
-  /** Each method's params schema, compiled on its first call. */
-  readonly #params = new Map<string, Parser<unknown>>();
 
   /** `guard` sees every call first, known method or not. */
   constructor(readonly guard?: CallGuard) {}
@@ -60,12 +57,7 @@ export class Dispatcher {
     if (session.agentId === undefined && method !== 'mesh/hello') {
       throw RpcError.of('HelloRequired', 'call mesh/hello first');
     }
-    let schema = this.#params.get(method);
-    if (!schema) {
-      schema = compiledOnUse(Methods[method as MethodName].params as z.ZodType);
-      this.#params.set(method, schema);
-    }
-    const parsed = schema.safeParse(params);
+    const parsed = methodParser(method as MethodName, 'params').safeParse(params);
     if (!parsed.success) {
       const issues = parsed.error.issues
         .slice(0, 10)

@@ -1,5 +1,4 @@
 import {
-  compiledOnUse,
   type FrameConnection,
   type HandlerContext,
   type HelloResult,
@@ -9,8 +8,7 @@ import {
   type MethodName,
   type MethodParams,
   type MethodResult,
-  Methods,
-  type Parser,
+  methodParser,
   type RequestOptions,
   RpcError,
   RpcPeer,
@@ -60,16 +58,8 @@ function frameBytes(frame: string | Uint8Array, limit: number): number {
   return frame.length * 3 <= limit ? frame.length : new TextEncoder().encode(frame).byteLength;
 }
 
-/** Each method's result schema, compiled on its first result. */
-const resultParsers = new Map<string, Parser<unknown>>();
-
 function parseResult<M extends MethodName>(method: M, raw: unknown): MethodResult<M> {
-  let schema = resultParsers.get(method);
-  if (!schema) {
-    schema = compiledOnUse(Methods[method].result);
-    resultParsers.set(method, schema);
-  }
-  const parsed = schema.safeParse(raw);
+  const parsed = methodParser(method, 'result').safeParse(raw);
   if (!parsed.success) {
     throw new MeshError('protocol', `${method}: unexpected result from the node: ${parsed.error.message}`);
   }

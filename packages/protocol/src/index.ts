@@ -162,6 +162,7 @@ export {
   LeftReasonSchema,
   MemberSchema,
   Methods,
+  methodParser,
   Notifications,
   PatchOperationSchema,
   PositionSchema,

@@ -1,7 +1,15 @@
 import { z } from 'zod';
 import { AgentCardSchema, MessageInputSchema, MessageSchema } from './a2a.js';
 import { A2AMeshMethods, TaskAgentMethods, TaskEventSchema, TaskNodeRequests } from './a2aTasks.js';
-import { IdSchema, JsonSchema, MetadataSchema, TopicPatternSchema, TopicSchema } from './common.js';
+import {
+  compiledOnUse,
+  IdSchema,
+  JsonSchema,
+  MetadataSchema,
+  type Parser,
+  TopicPatternSchema,
+  TopicSchema,
+} from './common.js';
 
 /** Protocol version spoken by this package; returned by `mesh/hello`. */
 export const PROTOCOL_VERSION = '1';
@@ -363,6 +371,25 @@ export const Methods = {
   ...TaskAgentMethods,
 } as const;
 export type MethodName = keyof typeof Methods;
+
+const methodParsers = {
+  params: new Map<string, Parser<unknown>>(),
+  result: new Map<string, Parser<unknown>>(),
+};
+
+/**
+ * The parser of `method`'s params or result, compiled on its first use (`compiledOnUse`): one per
+ * method and side in the process, for the node's dispatcher and the SDK's results.
+ */
+export function methodParser(method: MethodName, side: 'params' | 'result'): Parser<unknown> {
+  const cache = methodParsers[side];
+  let parser = cache.get(method);
+  if (!parser) {
+    parser = compiledOnUse(Methods[method][side]);
+    cache.set(method, parser);
+  }
+  return parser;
+}
 /** Params a caller passes to `method` (zod input type: defaults may be omitted). */
 export type MethodParams<M extends MethodName> = z.input<(typeof Methods)[M]['params']>;
 /** Result a caller receives from `method`. */
