@@ -1,12 +1,12 @@
-import { type Codec, type CollabEvent, notification } from '@a2a-mesh/protocol';
+import { type Codec, type CollabEvent, notification, SharedFrame } from '@a2a-mesh/protocol';
 import type { LogRecord } from './fold.js';
 
 /** One event as fanned out: the wire object plus its notification frame, encoded once per codec. */
 export class FannedEvent {
   readonly offset: number;
   readonly event: CollabEvent;
-  #json: string | Uint8Array | undefined;
-  #msgpack: string | Uint8Array | undefined;
+  #json: SharedFrame | undefined;
+  #msgpack: SharedFrame | undefined;
 
   constructor(collaborationId: string, epoch: string, offset: number, record: LogRecord) {
     this.offset = offset;
@@ -21,13 +21,13 @@ export class FannedEvent {
     };
   }
 
-  /** The `collaboration/event` notification frame for `codec`; the same bytes for every member. */
-  frame(codec: Codec): string | Uint8Array {
+  /** The `collaboration/event` notification frame for `codec`; the same frame for every member. */
+  frame(codec: Codec): SharedFrame {
     if (codec.name === 'json') {
-      this.#json ??= codec.encode(notification('collaboration/event', this.event));
+      this.#json ??= new SharedFrame(codec.encode(notification('collaboration/event', this.event)));
       return this.#json;
     }
-    this.#msgpack ??= codec.encode(notification('collaboration/event', this.event));
+    this.#msgpack ??= new SharedFrame(codec.encode(notification('collaboration/event', this.event)));
     return this.#msgpack;
   }
 }

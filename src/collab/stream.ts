@@ -1,12 +1,12 @@
-import type { Codec } from '@a2a-mesh/protocol';
+import type { Codec, SharedFrame } from '@a2a-mesh/protocol';
 import type { FannedEvent } from './events.js';
 
 /** Where a member stream writes: one agent session. */
 export interface StreamSink {
   readonly codec: Codec;
   readonly closed: boolean;
-  /** Writes one encoded frame; the sink closes itself on send-queue overflow. */
-  sendFrame(frame: string | Uint8Array): void;
+  /** Writes one frame that other sinks get too; the sink closes itself on send-queue overflow. */
+  sendShared(frame: SharedFrame): void;
 }
 
 /** Reads events `from..to` (inclusive) for gap filling, from memory or the bus. */
@@ -106,7 +106,7 @@ export class MemberStream {
   #send(ev: FannedEvent): void {
     this.#next = ev.offset + 1;
     this.counters.eventsSent++;
-    this.sink.sendFrame(ev.frame(this.sink.codec));
+    this.sink.sendShared(ev.frame(this.sink.codec));
     // Nothing after the end, or after this agent left or was removed, reaches it: whatever the timing
     // of the join that attached this stream.
     if (endsStream(ev, this.agentId)) this.close();

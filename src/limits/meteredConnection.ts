@@ -1,4 +1,4 @@
-import type { Codec, FrameConnection } from '@a2a-mesh/protocol';
+import { type Codec, type FrameConnection, type SharedFrame, sendShared } from '@a2a-mesh/protocol';
 import type { SessionMeter } from './rateLimiter.js';
 
 /**
@@ -19,6 +19,10 @@ export class MeteredConnection implements FrameConnection {
 
   send(frame: string | Uint8Array): void {
     this.inner.send(frame);
+  }
+
+  sendShared(frame: SharedFrame): void {
+    sendShared(this.inner, frame);
   }
 
   close(code?: number, reason?: string): void {

@@ -6,6 +6,8 @@ import {
   MeshError,
   type RequestOptions,
   RpcPeer,
+  type SharedFrame,
+  sendShared,
 } from '@a2a-mesh/protocol';
 import type { Logger } from 'pino';
 import type { Principal } from '../auth/principal.js';
@@ -110,6 +112,16 @@ export class Session implements StreamSink {
     if (this.#closed) return;
     try {
       this.conn.send(frame);
+    } catch (error) {
+      this.log.debug({ err: error }, 'send on closed connection');
+    }
+  }
+
+  /** Writes a frame that other sessions get too (a collaboration event), framed once by the transport. */
+  sendShared(frame: SharedFrame): void {
+    if (this.#closed) return;
+    try {
+      sendShared(this.conn, frame);
     } catch (error) {
       this.log.debug({ err: error }, 'send on closed connection');
     }

@@ -429,7 +429,7 @@ describe('events as replayed', () => {
     expect(second.event.data).toEqual({
       patch: [{ op: 'add', path: '/ideas/-', value: { text: 'x', votes: 0 } }],
     });
-    const frame = JSON.parse(first.frame(jsonCodec) as string);
+    const frame = JSON.parse(first.frame(jsonCodec).data as string);
     expect(frame.params.data.state).toEqual({ ideas: [] });
   });
 
@@ -453,8 +453,8 @@ describe('attach', () => {
     const sink: StreamSink = {
       codec: jsonCodec,
       closed: false,
-      sendFrame: (frame) =>
-        frames.push(JSON.parse(frame as string).params as { offset: number; type: string }),
+      sendShared: (frame) =>
+        frames.push(JSON.parse(frame.data as string).params as { offset: number; type: string }),
     };
     const stream = r.attach(sink, 'late', 2);
     expect(r.streamCount).toBe(1);

@@ -1,4 +1,4 @@
-import { jsonCodec, msgpackCodec } from '@a2a-mesh/protocol';
+import { jsonCodec, msgpackCodec, type SharedFrame } from '@a2a-mesh/protocol';
 import { describe, expect, it, vi } from 'vitest';
 import { EventRing, FannedEvent } from '../../src/collab/events.js';
 import type { LogRecord } from '../../src/collab/fold.js';
@@ -40,8 +40,8 @@ function harness(next: number, head: number, reader?: RangeReader): Harness {
   const sink = {
     codec: jsonCodec,
     closed: false,
-    sendFrame(frame: string | Uint8Array) {
-      const msg = JSON.parse(frame as string);
+    sendShared(frame: SharedFrame) {
+      const msg = JSON.parse(frame.data as string);
       expect(msg.method).toBe('collaboration/event');
       sent.push(msg.params.offset);
     },
@@ -223,14 +223,14 @@ describe('FannedEvent', () => {
     });
     const json = e.frame(jsonCodec);
     expect(e.frame(jsonCodec)).toBe(json);
-    expect(JSON.parse(json as string)).toEqual({
+    expect(JSON.parse(json.data as string)).toEqual({
       jsonrpc: '2.0',
       method: 'collaboration/event',
       params: e.event,
     });
     const bin = e.frame(msgpackCodec);
     expect(e.frame(msgpackCodec)).toBe(bin);
-    expect(msgpackCodec.decode(bin)).toEqual({
+    expect(msgpackCodec.decode(bin.data)).toEqual({
       jsonrpc: '2.0',
       method: 'collaboration/event',
       params: e.event,

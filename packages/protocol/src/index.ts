@@ -74,6 +74,7 @@ export {
   withFields,
 } from './common.js';
 export type { Connector, FrameConnection } from './connection.js';
+export { SharedFrame, sendShared } from './connection.js';
 export type { ErrorData, ErrorName, MeshErrorCode } from './errors.js';
 export { ErrorCode, MeshError, RETRYABLE_REASONS, RpcError } from './errors.js';
 export type {
