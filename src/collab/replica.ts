@@ -1,8 +1,8 @@
 import { MeshError, RpcError } from '@a2a-mesh/protocol';
 import type { Logger } from 'pino';
-import { type Bus, type KvBucket, type LogFollower, OffsetConflictError } from '../bus/bus.js';
+import { type Bus, entryValue, type KvBucket, type LogFollower, OffsetConflictError } from '../bus/bus.js';
 import { busError } from '../services/busErrors.js';
-import { pack, unpack } from '../util/binary.js';
+import { Packed, pack, unpack } from '../util/binary.js';
 import { EventRing, FannedEvent } from './events.js';
 import {
   applyRecord,
@@ -137,7 +137,7 @@ export class CollabReplica {
               `log ${this.log}: gap at ${this.state.offset + 1} (got ${entry.offset})`,
             );
           }
-          this.#apply(entry.offset, unpack<LogRecord>(entry.data));
+          this.#apply(entry.offset, entryValue<LogRecord>(entry));
         }
         if (!this.#closed) throw new MeshError('closed', `log ${this.log} follower ended`);
       } catch (error) {
@@ -222,7 +222,9 @@ export class CollabReplica {
       if ('done' in p) return p.done;
       const expected = this.state.offset;
       try {
-        const offset = await this.bus.append(this.log, pack(p.record), { expectedLastOffset: expected });
+        const offset = await this.bus.append(this.log, new Packed(p.record), {
+          expectedLastOffset: expected,
+        });
         await this.waitFor(offset);
         return p.result(offset);
       } catch (error) {
@@ -241,7 +243,7 @@ export class CollabReplica {
   /** Appends without compare-and-set (the record does not depend on state). */
   async append(record: LogRecord): Promise<number> {
     try {
-      const offset = await this.bus.append(this.log, pack(record));
+      const offset = await this.bus.append(this.log, new Packed(record));
       await this.waitFor(offset);
       return offset;
     } catch (error) {
@@ -288,7 +290,7 @@ export class CollabReplica {
     if (o > to) return out;
     const entries = await this.bus.read(this.log, o, to - o + 1);
     for (const e of entries)
-      out.push(new FannedEvent(this.id, this.epoch, e.offset, unpack<LogRecord>(e.data)));
+      out.push(new FannedEvent(this.id, this.epoch, e.offset, entryValue<LogRecord>(e)));
     return out;
   }
 

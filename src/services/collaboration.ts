@@ -28,7 +28,7 @@ import { quotaExceeded } from '../limits/quotas.js';
 import type { AccessPolicy } from '../policy/accessPolicy.js';
 import type { CallContext, Dispatcher } from '../rpc/dispatcher.js';
 import type { Session } from '../sessions/session.js';
-import { pack, unpack } from '../util/binary.js';
+import { Packed, pack, unpack } from '../util/binary.js';
 import { newId } from '../util/ids.js';
 import { busError } from './busErrors.js';
 import { TtlPresence } from './ttlPresence.js';
@@ -210,7 +210,7 @@ export class CollaborationService {
     };
     const id = newId();
     try {
-      await this.bus.append(collabLog(id), pack(record), { expectedLastOffset: 0 });
+      await this.bus.append(collabLog(id), new Packed(record), { expectedLastOffset: 0 });
       const meta: CollabMeta = {
         topic: p.topic,
         visibility: data.visibility,

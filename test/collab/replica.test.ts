@@ -1,6 +1,6 @@
 import { type Json, jsonCodec, RpcError } from '@a2a-mesh/protocol';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { type KvBucket, OffsetConflictError } from '../../src/bus/bus.js';
 import { EmbeddedBus, type EmbeddedBusOptions } from '../../src/bus/embedded.js';
 import type { FannedEvent } from '../../src/collab/events.js';
@@ -13,7 +13,7 @@ import {
   type WritePlan,
 } from '../../src/collab/replica.js';
 import type { StreamSink } from '../../src/collab/stream.js';
-import { pack, unpack } from '../../src/util/binary.js';
+import { Packed, pack, unpack } from '../../src/util/binary.js';
 
 const logger = pino({ level: 'silent' });
 const ID = 'collab1';
@@ -242,6 +242,28 @@ describe('CollabReplica.write', () => {
     });
     expect(offset).toBe(2);
     expect(r.offset).toBe(2);
+  });
+
+  it('on the embedded bus, records reach the fold, the members and later reads as written, never encoded', async () => {
+    const f = await fixture({ ringSize: 1 });
+    const r = await f.open();
+    const seen: FannedEvent[] = [];
+    const encodes = vi.spyOn(Packed.prototype, 'bytes', 'get');
+    onTestFinished(() => encodes.mockRestore());
+    Object.assign(r.hooks, { onEvent: (_r: CollabReplica, ev: FannedEvent) => seen.push(ev) });
+    const data = { content: { text: 'hi' }, kind: 'message' };
+    await r.append({ type: 'shared', from: 'a', at: 3000, data });
+    const patch = [{ op: 'add', path: '/n', value: 1 }];
+    await r.write(() => ({ record: stateRecord('b', patch), result: () => undefined }));
+    expect(seen.map((e) => e.event.data)).toEqual([data, { patch }]);
+    expect(seen[0]!.event.data).toBe(data);
+    // Out of the ring (size 1): read back from the bus, still the object that was written.
+    const [first] = await r.readRange(2, 2);
+    expect(first!.event.data).toBe(data);
+    // What the bus holds: the value; its bytes were never made.
+    const [entry] = await f.bus.read(LOG, 2, 1);
+    expect((entry as { decoded?: unknown }).decoded).toMatchObject({ type: 'shared', data });
+    expect(encodes).not.toHaveBeenCalled();
   });
 });
 
