@@ -204,7 +204,7 @@ class StreamOut implements HttpOut {
     this.#ended = true;
     if (this.stream.destroyed) return;
     if (body === undefined) this.stream.end();
-    else this.stream.end(body);
+    else endWith(this.stream, body);
   }
 
   once(event: 'close', listener: () => void): void {
@@ -213,6 +213,20 @@ class StreamOut implements HttpOut {
 }
 
 function ignore(): void {}
+
+/**
+ * Writes `body` on an HTTP/2 stream and ends the stream once the write has completed. With
+ * `stream.end(body)` the stream closes while its write is still pending, and on Node 20 the write's
+ * completion then finds the stream destroyed and builds an ERR_STREAM_DESTROYED error, stack trace
+ * included, that nothing reads (`errorBuffer` in node:internal/streams/writable): 4-7 µs of CPU per
+ * response in a plain node:http2 server, 3.5% of the node per A2A SendMessage. Ending after the write
+ * sends END_STREAM on an empty DATA frame instead.
+ */
+function endWith(stream: ServerHttp2Stream, body: string | Uint8Array): void {
+  stream.write(body, () => {
+    if (!stream.destroyed) stream.end();
+  });
+}
 
 function match(pattern: string[], parts: string[]): Record<string, string> | undefined {
   if (pattern.length !== parts.length) return undefined;
@@ -263,7 +277,7 @@ export function respond(
     const stream = res.stream;
     if (!stream.headersSent && !stream.destroyed) {
       stream.respond(withFields(headers, { ':status': status }));
-      stream.end(body);
+      endWith(stream, body);
       return;
     }
   }

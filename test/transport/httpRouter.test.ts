@@ -31,6 +31,14 @@ async function serve() {
     res.once('close', () => seen.push(`hold closed, ended ${res.writableEnded}`));
     req.on('data', () => {});
   });
+  router.addStream('GET', '/big/:kib', (_req, res, params) => {
+    // A body far over the client's flow-control window (64 KiB): its write completes only as the
+    // client reads, and the stream is ended after it.
+    sendJson(res, 200, { fill: 'x'.repeat(Number(params.kib) * 1024) });
+  });
+  router.add('GET', '/bigcompat/:kib', (_req, res, params) => {
+    sendJson(res, 200, { fill: 'y'.repeat(Number(params.kib) * 1024) });
+  });
   router.add('GET', '/plain', (req, res) => {
     seen.push(req instanceof Http2ServerRequest ? 'compat' : 'http1');
     sendJson(res, 200, { plain: true });
@@ -128,6 +136,37 @@ describe('HTTP router: stream routes and the compatibility API', () => {
     req.close(constants.NGHTTP2_INTERNAL_ERROR);
     await eventually(() => expect(seen).toEqual(['hold closed, ended false']));
     // The session still serves.
+    const a = await h2(session, { ':method': 'POST', ':path': '/echo/after' }, 'ok');
+    expect(JSON.parse(a.body).body).toBe('ok');
+  });
+
+  it('ends a response after its body is written: small and large bodies arrive whole, with their length', async () => {
+    const { session } = await serve();
+    for (const path of ['/big/0', '/big/1', '/big/1024', '/bigcompat/0', '/bigcompat/1024']) {
+      const a = await h2(session, { ':method': 'GET', ':path': path });
+      expect(a.status).toBe(200);
+      expect(Number(a.headers['content-length'])).toBe(Buffer.byteLength(a.body));
+      const kib = Number(path.split('/')[2]);
+      expect((JSON.parse(a.body) as { fill: string }).fill.length).toBe(kib * 1024);
+    }
+    // Many answers in flight on one session, each ended after its own write.
+    const many = await Promise.all(
+      Array.from({ length: 64 }, (_, i) =>
+        h2(session, { ':method': 'POST', ':path': `/echo/n${i}` }, `body ${i}`),
+      ),
+    );
+    expect(many.map((a) => JSON.parse(a.body).body)).toEqual(many.map((_, i) => `body ${i}`));
+  });
+
+  it('survives a client that resets a stream while a large body is still being written', async () => {
+    const { session } = await serve();
+    for (const path of ['/big/1024', '/bigcompat/1024']) {
+      const req = session.request({ ':method': 'GET', ':path': path });
+      req.on('error', () => {});
+      // Reads the first chunk only, then resets: the server's write is still pending.
+      await new Promise<void>((resolve) => req.once('data', () => resolve()));
+      req.close(constants.NGHTTP2_CANCEL);
+    }
     const a = await h2(session, { ':method': 'POST', ':path': '/echo/after' }, 'ok');
     expect(JSON.parse(a.body).body).toBe('ok');
   });
