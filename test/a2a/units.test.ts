@@ -2,7 +2,7 @@ import { type Message, RpcError } from '@a2a-mesh/protocol';
 import { describe, expect, it } from 'vitest';
 import { toA2AWire } from '../../src/a2a/errors.js';
 import { parseVersion } from '../../src/a2a/jsonRpcBinding.js';
-import { applyEntry, isoTime, type TaskRecord, viewTask } from '../../src/a2a/taskFold.js';
+import { applyEntry, isoTime, type TaskLogEntry, type TaskRecord, viewTask } from '../../src/a2a/taskFold.js';
 import { messageFrom03, streamTo03, taskTo03 } from '../../src/a2a/v03.js';
 import { pendingRecord } from './helpers.js';
 
@@ -82,6 +82,36 @@ describe('task fold', () => {
     const r = applyEntry(record(), { type: 'event', at: 1, event: { message: reply } }, 1);
     expect(r.kind).toBe('message');
     expect(r.reply).toEqual(reply);
+  });
+
+  it('gives every folded record the same fields in the same order, whatever the entry', () => {
+    // One object layout for every record the fold makes (V8 copies such records on its fast path;
+    // a copy that gains a field later takes the slow one). Unset fields are present as undefined.
+    const reply: Message = { messageId: 'r', role: 'ROLE_AGENT', parts: [{ text: 'hello' }] };
+    const entries: TaskLogEntry[] = [
+      { type: 'event', at: 1, event: { message: reply } },
+      { type: 'end', at: 2 },
+      { type: 'push', at: 3 },
+      { type: 'input', at: 4, message: { ...user, messageId: 'u2' } },
+      { type: 'event', at: 5, event: { statusUpdate: { status: { state: 'TASK_STATE_WORKING' } } } },
+    ];
+    const layouts = new Set<string>();
+    for (const first of entries) {
+      let r = applyEntry(record(), first, 1);
+      layouts.add(Object.keys(r).join(','));
+      for (const [i, e] of entries.entries()) {
+        r = applyEntry(r, e, i + 2);
+        layouts.add(Object.keys(r).join(','));
+      }
+    }
+    expect([...layouts]).toEqual([
+      'agentId,task,kind,reply,sequence,turn,turnStarted,turnRunning,requester,createdAt,updatedAt,push',
+    ]);
+    // An unset field is undefined, and stays out of what JSON shows of the record.
+    const plain = applyEntry(record(), { type: 'end', at: 1 }, 1);
+    expect(plain.reply).toBeUndefined();
+    expect(plain.push).toBeUndefined();
+    expect(Object.keys(JSON.parse(JSON.stringify(plain)))).not.toContain('reply');
   });
 });
 
