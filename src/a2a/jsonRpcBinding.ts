@@ -17,7 +17,13 @@ import {
 } from '@a2a-mesh/protocol';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import { type HttpIn, type HttpOut, readBody, sendJson } from '../transport/httpRouter.js';
+import {
+  type HttpIn,
+  type HttpOut,
+  type RequestTarget,
+  readBody,
+  sendJson,
+} from '../transport/httpRouter.js';
 import { type A2AVersion, invalidParams, toA2AWire } from './errors.js';
 import type {
   Delivered,
@@ -190,7 +196,7 @@ export class JsonRpcBinding {
     req: HttpIn,
     res: HttpOut,
     agentId: string,
-    url: URL,
+    url: RequestTarget,
     requester: Requester = HTTP_REQUESTER,
   ): Promise<void> {
     const rawVersion = header(req, 'a2a-version') ?? url.searchParams.get('A2A-Version') ?? undefined;

@@ -39,6 +39,13 @@ async function serve() {
   router.add('GET', '/bigcompat/:kib', (_req, res, params) => {
     sendJson(res, 200, { fill: 'y'.repeat(Number(params.kib) * 1024) });
   });
+  router.add('GET', '/q/:name', (_req, res, params, url) => {
+    const answer = { name: params.name, q: url.searchParams.get('q'), path: url.pathname };
+    // A handler that changes what it was given changes nothing for the next request.
+    params.name = 'changed';
+    url.searchParams.set('q', 'changed');
+    sendJson(res, 200, answer);
+  });
   router.add('GET', '/plain', (req, res) => {
     seen.push(req instanceof Http2ServerRequest ? 'compat' : 'http1');
     sendJson(res, 200, { plain: true });
@@ -156,6 +163,28 @@ describe('HTTP router: stream routes and the compatibility API', () => {
       ),
     );
     expect(many.map((a) => JSON.parse(a.body).body)).toEqual(many.map((_, i) => `body ${i}`));
+  });
+
+  it('parses each request target as URL does, the same target again too, past the parsed-target cache', async () => {
+    const { session, base } = await serve();
+    const get = async (path: string) =>
+      JSON.parse((await h2(session, { ':method': 'GET', ':path': path })).body);
+    // The same target twice, and the same path with another query.
+    expect(await get('/q/a%20b?q=1')).toEqual({ name: 'a b', q: '1', path: '/q/a%20b' });
+    expect(await get('/q/a%20b?q=1')).toEqual({ name: 'a b', q: '1', path: '/q/a%20b' });
+    expect(await get('/q/a%20b?q=2')).toEqual({ name: 'a b', q: '2', path: '/q/a%20b' });
+    expect(await get('/q/a%20b')).toEqual({ name: 'a b', q: null, path: '/q/a%20b' });
+    // URL's normalisation: dot segments resolved, empty segments skipped.
+    expect(await get('/q/x/../y?q=3')).toEqual({ name: 'y', q: '3', path: '/q/y' });
+    expect(await get('/q//z')).toEqual({ name: 'z', q: null, path: '/q//z' });
+    // More distinct targets than the router keeps parsed, then the first ones again.
+    for (let round = 0; round < 2; round++) {
+      const answers = await Promise.all(Array.from({ length: 600 }, (_, i) => get(`/q/n${i}?q=${i}`)));
+      expect(answers.map((a) => `${a.name}:${a.q}`)).toEqual(answers.map((_, i) => `n${i}:${i}`));
+    }
+    // HTTP/1.1 goes the same way.
+    const h1 = await fetch(`${base}/q/one?q=h1`);
+    expect(await h1.json()).toEqual({ name: 'one', q: 'h1', path: '/q/one' });
   });
 
   it('survives a client that resets a stream while a large body is still being written', async () => {
