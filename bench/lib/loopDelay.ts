@@ -1,13 +1,21 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { LoopDelay } from '../procs/commands.js';
 
-/** Starts sampling this process's event-loop delay; the returned function stops and reports it (ms). */
+/** How often the monitor's timer fires (ms). Coarse on purpose: a finer timer would load the process it measures. */
+export const LOOP_DELAY_RESOLUTION_MS = 10;
+
+/**
+ * Starts sampling this process's event-loop delay; the returned function stops and reports it (ms).
+ * `monitorEventLoopDelay` records the whole time between two runs of its timer, so every sample
+ * includes the timer's own interval; reported figures are what came on top of that interval (an
+ * idle process reports about 0, a turn that blocked for 30 ms about 30).
+ */
 export function sampleLoopDelay(): () => LoopDelay {
-  const h = monitorEventLoopDelay({ resolution: 10 });
+  const h = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
   h.enable();
   return () => {
     h.disable();
-    const ms = (ns: number) => Math.round(ns / 1e4) / 100;
+    const ms = (ns: number) => Math.max(0, Math.round(ns / 1e4) / 100 - LOOP_DELAY_RESOLUTION_MS);
     return { p50: ms(h.percentile(50)), p99: ms(h.percentile(99)), max: ms(h.max) };
   };
 }

@@ -27,13 +27,13 @@ export type MeshNodeCommands = {
   profileStart: { args: null; result: null };
   /** Stops it and writes the profile (`.cpuprofile` JSON) to `file`. */
   profileStop: { args: { file: string }; result: null };
-  /** Starts sampling this process's event-loop delay (`perf_hooks.monitorEventLoopDelay`, 10 ms resolution). */
+  /** Starts sampling this process's event-loop delay (`perf_hooks.monitorEventLoopDelay`, 10 ms timer; see bench/lib/loopDelay.ts). */
   loopDelayStart: { args: null; result: null };
   /** Stops sampling and reports what it saw. */
   loopDelayStop: { args: null; result: LoopDelay };
 };
 
-/** Event-loop delay over a window, ms: how late timers ran (the node could not react sooner). */
+/** Event-loop delay over a window, ms: how late a 10 ms timer ran beyond its interval (the process could not react sooner). */
 export interface LoopDelay {
   p50: number;
   p99: number;

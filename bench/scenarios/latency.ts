@@ -88,7 +88,7 @@ export const latencyScenario: Scenario = {
       ctx.progress(
         `mesh ${i + 1}/${trialsEach}: cross-node p50 ${m.crossNode.p50.toFixed(2)} ms, p99 ${m.crossNode.p99.toFixed(2)} ms, ` +
           `max ${m.crossNode.max.toFixed(1)} ms (${m.crossNode.n} deliveries; ${m.received}/${m.expected} received, ` +
-          `${m.errors} errors, ${Math.round(m.rate)} shares/s; cpu ${cpuText(m.cpu)}; event-loop delay p99/max ` +
+          `${m.errors} errors, ${Math.round(m.rate)} shares/s; cpu ${cpuText(m.cpu)}; event-loop delay past the 10 ms timer, p99/max ` +
           `${[...m.nodeLoopDelay, m.loopDelay].map((d, j) => `${nodes[j]?.role ?? load.role} ${d.p99}/${d.max}`).join(', ')} ms)`,
       );
     }
