@@ -15,7 +15,7 @@ export function sampleLoopDelay(): () => LoopDelay {
   h.enable();
   return () => {
     h.disable();
-    const ms = (ns: number) => Math.max(0, Math.round(ns / 1e4) / 100 - LOOP_DELAY_RESOLUTION_MS);
+    const ms = (ns: number) => Math.max(0, Math.round(ns / 1e4 - LOOP_DELAY_RESOLUTION_MS * 100) / 100);
     return { p50: ms(h.percentile(50)), p99: ms(h.percentile(99)), max: ms(h.max) };
   };
 }

@@ -6,7 +6,7 @@
 import { sampleLoopDelay } from '../lib/loopDelay.js';
 import { mapLimit, RawAgent, sleep } from '../lib/rawAgent.js';
 import { summarize } from '../lib/stats.js';
-import type { LatencyRunResult, LatencySetupArgs } from '../procs/commands.js';
+import type { LatencyRunResult, LatencySet, LatencySetupArgs } from '../procs/commands.js';
 
 const TIMELINE_BUCKET_MS = 250;
 
@@ -15,7 +15,8 @@ interface Collab {
   members: { agent: RawAgent; node: number }[];
 }
 
-let collabs: Collab[] = [];
+/** The agents of each set (the mesh's, the floor's), each in its collaborations. */
+const sets = new Map<LatencySet, Collab[]>();
 
 export async function latencySetup(a: LatencySetupArgs): Promise<{ agents: number; setupMs: number }> {
   const t0 = performance.now();
@@ -26,7 +27,8 @@ export async function latencySetup(a: LatencySetupArgs): Promise<{ agents: numbe
     id: `${a.prefix}-c${Math.floor(i / a.perCollab)}-m${i % a.perCollab}`,
   }));
   const agents = await mapLimit(specs, 50, (s) => RawAgent.connect(a.urls[s.node]!, s.id), deadline);
-  collabs = Array.from({ length: a.collabs }, (_, c) => ({
+  if (sets.has(a.set)) throw new Error(`latency set ${a.set} is already set up`);
+  const collabs: Collab[] = Array.from({ length: a.collabs }, (_, c) => ({
     collaborationId: '',
     members: specs
       .map((s, i) => ({ s, agent: agents[i]! }))
@@ -45,6 +47,7 @@ export async function latencySetup(a: LatencySetupArgs): Promise<{ agents: numbe
     },
     deadline,
   );
+  sets.set(a.set, collabs);
   const joins = collabs.flatMap((c) => c.members.map((m) => ({ c, m })));
   await mapLimit(
     joins,
@@ -57,10 +60,13 @@ export async function latencySetup(a: LatencySetupArgs): Promise<{ agents: numbe
 }
 
 export async function latencyRun(a: {
+  set: LatencySet;
   ratePerSec: number;
   warmupMs: number;
   durationMs: number;
 }): Promise<LatencyRunResult> {
+  const collabs = sets.get(a.set);
+  if (!collabs) throw new Error(`latency set ${a.set} is not set up`);
   const cross: number[] = [];
   const same: number[] = [];
   /** Worst deliveries: when the share was sent (ms after measuring began) and how long it took. */
@@ -161,6 +167,6 @@ export async function latencyRun(a: {
 }
 
 export function latencyClose(): void {
-  for (const c of collabs) for (const m of c.members) m.agent.close();
-  collabs = [];
+  for (const collabs of sets.values()) for (const c of collabs) for (const m of c.members) m.agent.close();
+  sets.clear();
 }

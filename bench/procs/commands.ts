@@ -27,6 +27,10 @@ export type MeshNodeCommands = {
   profileStart: { args: null; result: null };
   /** Stops it and writes the profile (`.cpuprofile` JSON) to `file`. */
   profileStop: { args: { file: string }; result: null };
+} & LoopDelayCommands;
+
+/** Commands of a server whose event-loop delay a scenario samples. */
+export type LoopDelayCommands = {
   /** Starts sampling this process's event-loop delay (`perf_hooks.monitorEventLoopDelay`, 10 ms timer; see bench/lib/loopDelay.ts). */
   loopDelayStart: { args: null; result: null };
   /** Stops sampling and reports what it saw. */
@@ -94,6 +98,17 @@ export type H2RelayCommands = {
   connected: { args: null; result: boolean };
 };
 
+export type JsRelayCommands = {
+  /**
+   * Connects to NATS and listens for raw JSON-RPC clients; shares go to `<subjectPrefix>.<collaborationId>`
+   * in `stream` (which must exist), collaboration ids are made as `<relayId>-<n>`.
+   */
+  start: {
+    args: { servers: string; stream: string; subjectPrefix: string; relayId: string };
+    result: { url: string };
+  };
+} & LoopDelayCommands;
+
 export type RelayAgentCommands = {
   /** Connects to the relay and answers every forwarded message. */
   start: { args: { url: string }; result: null };
@@ -145,7 +160,11 @@ export interface FanoutRunResult {
   check: { received: number; expected: number; outOfOrder: number; errors: number };
 }
 
+/** Which set of agents a latency call is for: on the mesh nodes, or on the floor's raw relays. */
+export type LatencySet = 'mesh' | 'floor';
+
 export interface LatencySetupArgs {
+  set: LatencySet;
   urls: string[];
   collabs: number;
   perCollab: number;
@@ -204,7 +223,7 @@ export type LoadGenCommands = {
   fanoutRun: { args: FanoutRunArgs; result: FanoutRunResult };
   latencySetup: { args: LatencySetupArgs; result: { agents: number; setupMs: number } };
   latencyRun: {
-    args: { ratePerSec: number; warmupMs: number; durationMs: number };
+    args: { set: LatencySet; ratePerSec: number; warmupMs: number; durationMs: number };
     result: LatencyRunResult;
   };
   writesSetup: { args: WritesSetupArgs; result: { collaborationId: string; setupMs: number } };

@@ -1,10 +1,22 @@
 /**
  * Scenario 2: cross-node latency. Two nodes on one NATS server, collaborations of agents split across
  * both nodes, shares sent open-loop at a fixed rate; each member measures share → event latency.
- * Baseline: raw NATS request/reply round trips between two other processes on the same server.
+ * Baseline: raw NATS request/reply round trips between two other processes on the same server. Floor:
+ * the same agents, rate and topology through two raw `ws` + JetStream relays (bench/procs/jsRelay.ts)
+ * instead of the nodes: what the hops and the store cost on this machine with no mesh code.
  */
+
 import { row, type Scenario, type ScenarioContext, type ScenarioOutcome } from '../lib/types.js';
-import type { LatencyRunResult, LoadGenCommands, LoopDelay, NatsPeerCommands } from '../procs/commands.js';
+import type { Worker } from '../lib/workers.js';
+import type {
+  JsRelayCommands,
+  LatencyRunResult,
+  LatencySet,
+  LoadGenCommands,
+  LoopDelay,
+  LoopDelayCommands,
+  NatsPeerCommands,
+} from '../procs/commands.js';
 import {
   checkBudget,
   cpuDuring,
@@ -45,21 +57,66 @@ export const latencyScenario: Scenario = {
       role: 'NATS requester',
       script: 'natsPeer.ts',
     });
+    const relays = await Promise.all(
+      ['A', 'B'].map((n) =>
+        ctx.workers.start<JsRelayCommands>({ role: `raw ws + JetStream relay ${n}`, script: 'jsRelay.ts' }),
+      ),
+    );
     const load = await ctx.workers.start<LoadGenCommands>({ role: 'load generator', script: 'loadGen.ts' });
     const subject = `bench.echo.${token()}`;
     await responder.call('respond', { servers: nats.url, subject });
+    const floorStream = `FLOOR${token()}`;
+    const floorSubjects = `floor${token()}`;
+    await requester.call('createStream', {
+      servers: nats.url,
+      stream: floorStream,
+      subject: `${floorSubjects}.>`,
+    });
+    const relayUrls: string[] = [];
+    for (const [i, r] of relays.entries()) {
+      const started = await r.call('start', {
+        servers: nats.url,
+        stream: floorStream,
+        subjectPrefix: floorSubjects,
+        relayId: `r${'AB'[i]}${token()}`,
+      });
+      relayUrls.push(started.url);
+    }
 
     ctx.progress(
       `connecting ${collabs * perCollab} agents (half on each node) into ${collabs} collaborations`,
     );
     const setup = await load.call(
       'latencySetup',
-      { urls, collabs, perCollab, prefix: `lat-${token()}` },
+      { set: 'mesh', urls, collabs, perCollab, prefix: `lat-${token()}` },
       90_000,
     );
-    ctx.progress(`set up in ${Math.round(setup.setupMs)} ms`);
+    const floorSetup = await load.call(
+      'latencySetup',
+      { set: 'floor', urls: relayUrls, collabs, perCollab, prefix: `floor-${token()}` },
+      90_000,
+    );
+    ctx.progress(
+      `set up in ${Math.round(setup.setupMs)} ms (the floor's agents on the relays: ${Math.round(floorSetup.setupMs)} ms)`,
+    );
 
-    const mesh: (LatencyRunResult & { cpu: Record<string, number>; nodeLoopDelay: LoopDelay[] })[] = [];
+    type Trial = LatencyRunResult & { cpu: Record<string, number>; serverLoopDelay: LoopDelay[] };
+    const runSet = async (set: LatencySet, servers: Worker<LoopDelayCommands>[]): Promise<Trial> => {
+      await Promise.all(servers.map((n) => n.call('loopDelayStart', null)));
+      const run = load.call('latencyRun', { set, ratePerSec, warmupMs, durationMs }, 60_000);
+      const cpu = await cpuDuring([...servers, load], warmupMs, durationMs);
+      const result = await run;
+      const serverLoopDelay = await Promise.all(servers.map((n) => n.call('loopDelayStop', null)));
+      return { ...result, cpu, serverLoopDelay };
+    };
+    const describe = (m: Trial, servers: { role: string }[]) =>
+      `cross-node p50 ${m.crossNode.p50.toFixed(2)} ms, p99 ${m.crossNode.p99.toFixed(2)} ms, ` +
+      `max ${m.crossNode.max.toFixed(1)} ms (${m.crossNode.n} deliveries; ${m.received}/${m.expected} received, ` +
+      `${m.errors} errors, ${Math.round(m.rate)} shares/s; cpu ${cpuText(m.cpu)}; event-loop delay past the 10 ms timer, p99/max ` +
+      `${[...m.serverLoopDelay, m.loopDelay].map((d, j) => `${servers[j]?.role ?? load.role} ${d.p99}/${d.max}`).join(', ')} ms)`;
+
+    const mesh: Trial[] = [];
+    const floor: Trial[] = [];
     const base: Baseline[] = [];
     for (let i = 0; i < trialsEach; i++) {
       checkBudget(ctx);
@@ -75,24 +132,17 @@ export const latencyScenario: Scenario = {
         `baseline ${i + 1}/${trialsEach}: NATS request/reply p50 ${b.p50.toFixed(3)} ms, p99 ${b.p99.toFixed(3)} ms over ${b.n}`,
       );
       checkBudget(ctx);
-      const trial = async () => {
-        await Promise.all(nodes.map((n) => n.call('loopDelayStart', null)));
-        const run = load.call('latencyRun', { ratePerSec, warmupMs, durationMs }, 60_000);
-        const cpu = await cpuDuring([...nodes, load], warmupMs, durationMs);
-        const result = await run;
-        const nodeLoopDelay = await Promise.all(nodes.map((n) => n.call('loopDelayStop', null)));
-        return { ...result, cpu, nodeLoopDelay };
-      };
+      const f = await runSet('floor', relays);
+      floor.push(f);
+      ctx.progress(`floor ${i + 1}/${trialsEach}: ${describe(f, relays)}`);
+      checkBudget(ctx);
+      const trial = () => runSet('mesh', nodes);
       const m = i === trialsEach - 1 ? await profiled(ctx, nodes, 'latency', trial) : await trial();
       mesh.push(m);
-      ctx.progress(
-        `mesh ${i + 1}/${trialsEach}: cross-node p50 ${m.crossNode.p50.toFixed(2)} ms, p99 ${m.crossNode.p99.toFixed(2)} ms, ` +
-          `max ${m.crossNode.max.toFixed(1)} ms (${m.crossNode.n} deliveries; ${m.received}/${m.expected} received, ` +
-          `${m.errors} errors, ${Math.round(m.rate)} shares/s; cpu ${cpuText(m.cpu)}; event-loop delay past the 10 ms timer, p99/max ` +
-          `${[...m.nodeLoopDelay, m.loopDelay].map((d, j) => `${nodes[j]?.role ?? load.role} ${d.p99}/${d.max}`).join(', ')} ms)`,
-      );
+      ctx.progress(`mesh ${i + 1}/${trialsEach}: ${describe(m, nodes)}`);
     }
-    const lost = mesh.reduce((n, m) => n + Math.max(0, m.expected - m.received), 0);
+    const lost = [...mesh, ...floor].reduce((n, m) => n + Math.max(0, m.expected - m.received), 0);
+    const floorP99 = medianOf(floor, (m) => m.crossNode.p99);
     const notes = [
       `${collabs} collaborations × ${perCollab} agents (alternately on node A and B), ${ratePerSec} shares/s open-loop, ` +
         `${durationMs} ms measured after ${warmupMs} ms warm-up; deliveries lost: ${lost}`,
@@ -100,6 +150,11 @@ export const latencyScenario: Scenario = {
         `p99 ${medianOf(mesh, (m) => m.sameNode.p99).toFixed(2)} ms`,
       'agents are raw JSON-RPC WebSocket clients in one load-generator process (one clock for send and receive); ' +
         'the baseline is a sequential request/reply of 200 B between two other processes through the same nats-server',
+      'floor: the same agents, rate and topology with no mesh code: two raw ws servers that publish each share to ' +
+        'JetStream (file storage, a subject per collaboration), answer it once stored, and send each stored message ' +
+        'to their local members from an ordered consumer per collaboration (no validation, state, presence or snapshots)',
+      `the mesh's cross-node p50 / p99 are ${(medianOf(mesh, (m) => m.crossNode.p50) / medianOf(floor, (m) => m.crossNode.p50)).toFixed(2)} / ` +
+        `${(medianOf(mesh, (m) => m.crossNode.p99) / floorP99).toFixed(2)} of the floor's`,
     ];
     const rows = [
       row({
@@ -119,6 +174,22 @@ export const latencyScenario: Scenario = {
         target: { type: 'meshAtMost', value: 10 },
       }),
       row({
+        figure: 'floor: share → deliver p50 with no mesh code (raw ws + JetStream relays)',
+        unit: 'ms',
+        baseline: medianOf(base, (b) => b.p50),
+        baselineLabel: 'NATS req/reply p50',
+        mesh: medianOf(floor, (m) => m.crossNode.p50),
+        target: null,
+      }),
+      row({
+        figure: 'floor: share → deliver p99 with no mesh code (raw ws + JetStream relays)',
+        unit: 'ms',
+        baseline: medianOf(base, (b) => b.p99),
+        baselineLabel: 'NATS req/reply p99',
+        mesh: floorP99,
+        target: null,
+      }),
+      row({
         figure: 'share → deliver, cross-node max',
         unit: 'ms',
         baseline: medianOf(base, (b) => b.max),
@@ -127,6 +198,6 @@ export const latencyScenario: Scenario = {
         target: null,
       }),
     ];
-    return { rows, notes, trials: { mesh, baseline: base, setup } };
+    return { rows, notes, trials: { mesh, floor, baseline: base, setup, floorSetup } };
   },
 };

@@ -83,6 +83,23 @@ describe('bench harness at --quick size', () => {
     else expect(gatewayRow.mesh).toBeGreaterThan(0);
   });
 
+  it('runs the latency floor (raw relays, no mesh code) with every delivery received, as an untargeted row', async () => {
+    const files = (await readdir(outDir)).filter((f) => f.startsWith('latency-'));
+    const r = JSON.parse(await readFile(join(outDir, files[0]!), 'utf8')) as ScenarioResult & {
+      trials: { floor: { expected: number; received: number; errors: number }[] };
+    };
+    if (r.status === 'unavailable') return;
+    expect(r.trials.floor.length).toBeGreaterThan(0);
+    for (const t of r.trials.floor) {
+      expect(t.expected).toBeGreaterThan(0);
+      expect(t.received).toBe(t.expected);
+      expect(t.errors).toBe(0);
+    }
+    const floorP99 = r.rows.find((row) => row.figure.startsWith('floor: share → deliver p99'));
+    expect(floorP99?.target).toBeNull();
+    expect(floorP99!.mesh).toBeGreaterThan(0);
+  });
+
   it('reads cold-start memory twice, with the 60 MB target on the reading at rest only', async () => {
     const files = (await readdir(outDir)).filter((f) => f.startsWith('coldstart-'));
     const r = JSON.parse(await readFile(join(outDir, files[0]!), 'utf8')) as ScenarioResult;
