@@ -19,3 +19,21 @@ export function sampleLoopDelay(): () => LoopDelay {
     return { p50: ms(h.percentile(50)), p99: ms(h.percentile(99)), max: ms(h.max) };
   };
 }
+
+/** The `loopDelayStart` / `loopDelayStop` commands of a worker (`LoopDelayCommands`), with their own state. */
+export function loopDelayCommands(): { loopDelayStart(): null; loopDelayStop(): LoopDelay } {
+  let stop: (() => LoopDelay) | undefined;
+  return {
+    loopDelayStart() {
+      stop?.();
+      stop = sampleLoopDelay();
+      return null;
+    },
+    loopDelayStop() {
+      if (!stop) throw new Error('loopDelayStart was not called');
+      const d = stop();
+      stop = undefined;
+      return d;
+    },
+  };
+}

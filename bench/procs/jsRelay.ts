@@ -8,14 +8,13 @@
  * offsets: what any relay in this topology (clients → server → JetStream → servers → clients) costs
  * on this machine.
  */
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { type ConsumerMessages, DeliverPolicy, type JetStreamClient, jetstream } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { type WebSocket, WebSocketServer } from 'ws';
+import type { WebSocket, WebSocketServer } from 'ws';
 import { serve } from '../lib/child.js';
-import { sampleLoopDelay } from '../lib/loopDelay.js';
-import type { JsRelayCommands, LoopDelay } from './commands.js';
+import { loopDelayCommands } from '../lib/loopDelay.js';
+import { rawWsServer } from '../lib/rawWsServer.js';
+import type { JsRelayCommands } from './commands.js';
 
 interface Rpc {
   id: number;
@@ -26,7 +25,6 @@ interface Rpc {
 let nc: NatsConnection | undefined;
 let wss: WebSocketServer | undefined;
 const followed = new Map<string, { members: Set<WebSocket>; messages?: ConsumerMessages }>();
-let stopLoopDelay: (() => LoopDelay) | undefined;
 let nextCollab = 0;
 
 serve<JsRelayCommands>(
@@ -35,14 +33,8 @@ serve<JsRelayCommands>(
       if (wss) throw new Error('relay already started');
       nc = await connect({ servers: a.servers, name: `bench-js-relay-${process.pid}` });
       const js = jetstream(nc);
-      const server = createServer();
-      wss = new WebSocketServer({
-        server,
-        maxPayload: 1024 * 1024,
-        perMessageDeflate: false,
-        clientTracking: false,
-        handleProtocols: (protocols) => protocols.values().next().value ?? false,
-      });
+      const raw = rawWsServer();
+      wss = raw.wss;
       wss.on('connection', (ws) => {
         ws.on('error', () => {});
         ws.on('message', (data: Buffer) => {
@@ -59,20 +51,9 @@ serve<JsRelayCommands>(
           for (const f of followed.values()) f.members.delete(ws);
         });
       });
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      return { url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/` };
+      return { url: await raw.listen() };
     },
-    loopDelayStart() {
-      stopLoopDelay?.();
-      stopLoopDelay = sampleLoopDelay();
-      return null;
-    },
-    loopDelayStop() {
-      if (!stopLoopDelay) throw new Error('loopDelayStart was not called');
-      const d = stopLoopDelay();
-      stopLoopDelay = undefined;
-      return d;
-    },
+    ...loopDelayCommands(),
   },
   async () => {
     for (const f of followed.values()) f.messages?.stop();

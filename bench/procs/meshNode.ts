@@ -8,13 +8,12 @@ import { Session } from 'node:inspector/promises';
 import type { MeshNode } from '../../src/index.js';
 import { createMeshNode } from '../../src/index.js';
 import { serve } from '../lib/child.js';
-import { sampleLoopDelay } from '../lib/loopDelay.js';
-import type { LoopDelay, MeshNodeCommands } from './commands.js';
+import { loopDelayCommands } from '../lib/loopDelay.js';
+import type { MeshNodeCommands } from './commands.js';
 
 let node: MeshNode | undefined;
 let closeBus: (() => Promise<void>) | undefined;
 let inspector: Session | undefined;
-let stopLoopDelay: (() => LoopDelay) | undefined;
 
 serve<MeshNodeCommands>(
   {
@@ -55,17 +54,7 @@ serve<MeshNodeCommands>(
       await writeFile(file, JSON.stringify(profile));
       return null;
     },
-    loopDelayStart() {
-      stopLoopDelay?.();
-      stopLoopDelay = sampleLoopDelay();
-      return null;
-    },
-    loopDelayStop() {
-      if (!stopLoopDelay) throw new Error('loopDelayStart was not called');
-      const d = stopLoopDelay();
-      stopLoopDelay = undefined;
-      return d;
-    },
+    ...loopDelayCommands(),
   },
   async () => {
     inspector?.disconnect();

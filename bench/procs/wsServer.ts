@@ -3,10 +3,9 @@
  * transport: no compression, `maxPayload` 1 MiB). Modes: a group relay, idle connections, or a
  * state server answering every request with one JSON-RPC result.
  */
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { type WebSocket, WebSocketServer } from 'ws';
+import type { WebSocket, WebSocketServer } from 'ws';
 import { serve } from '../lib/child.js';
+import { rawWsServer } from '../lib/rawWsServer.js';
 import type { WsServerCommands } from './commands.js';
 
 let wss: WebSocketServer | undefined;
@@ -16,16 +15,10 @@ serve<WsServerCommands>(
   {
     async start(args) {
       if (wss) throw new Error('already started');
-      const server = createServer();
+      const raw = rawWsServer();
       const groups = new Map<string, Set<WebSocket>>();
       const stateJson = args.mode === 'state' ? JSON.stringify(args.state) : '';
-      wss = new WebSocketServer({
-        server,
-        maxPayload: 1024 * 1024,
-        perMessageDeflate: false,
-        clientTracking: false,
-        handleProtocols: (protocols) => protocols.values().next().value ?? false,
-      });
+      wss = raw.wss;
       wss.on('connection', (ws, req) => {
         count++;
         ws.on('close', () => count--);
@@ -46,8 +39,7 @@ serve<WsServerCommands>(
           });
         }
       });
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      return { url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/` };
+      return { url: await raw.listen() };
     },
     connections: () => count,
   },

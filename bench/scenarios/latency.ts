@@ -156,47 +156,29 @@ export const latencyScenario: Scenario = {
       `the mesh's cross-node p50 / p99 are ${(medianOf(mesh, (m) => m.crossNode.p50) / medianOf(floor, (m) => m.crossNode.p50)).toFixed(2)} / ` +
         `${(medianOf(mesh, (m) => m.crossNode.p99) / floorP99).toFixed(2)} of the floor's`,
     ];
+    /** A latency row: the median over `trials` of one statistic, beside the baseline's same statistic. */
+    const latencyRow = (
+      figure: string,
+      trials: Trial[],
+      stat: 'p50' | 'p99' | 'max',
+      target: { type: 'meshAtMost'; value: number } | null,
+    ) =>
+      row({
+        figure,
+        unit: 'ms',
+        baseline: medianOf(base, (b) => b[stat]),
+        baselineLabel: `NATS req/reply ${stat}`,
+        mesh: medianOf(trials, (m) => m.crossNode[stat]),
+        target,
+      });
+    const floorFigure = (stat: string) =>
+      `floor: share → deliver ${stat} with no mesh code (raw ws + JetStream relays)`;
     const rows = [
-      row({
-        figure: 'share → deliver, cross-node p50',
-        unit: 'ms',
-        baseline: medianOf(base, (b) => b.p50),
-        baselineLabel: 'NATS req/reply p50',
-        mesh: medianOf(mesh, (m) => m.crossNode.p50),
-        target: { type: 'meshAtMost', value: 2 },
-      }),
-      row({
-        figure: 'share → deliver, cross-node p99',
-        unit: 'ms',
-        baseline: medianOf(base, (b) => b.p99),
-        baselineLabel: 'NATS req/reply p99',
-        mesh: medianOf(mesh, (m) => m.crossNode.p99),
-        target: { type: 'meshAtMost', value: 10 },
-      }),
-      row({
-        figure: 'floor: share → deliver p50 with no mesh code (raw ws + JetStream relays)',
-        unit: 'ms',
-        baseline: medianOf(base, (b) => b.p50),
-        baselineLabel: 'NATS req/reply p50',
-        mesh: medianOf(floor, (m) => m.crossNode.p50),
-        target: null,
-      }),
-      row({
-        figure: 'floor: share → deliver p99 with no mesh code (raw ws + JetStream relays)',
-        unit: 'ms',
-        baseline: medianOf(base, (b) => b.p99),
-        baselineLabel: 'NATS req/reply p99',
-        mesh: floorP99,
-        target: null,
-      }),
-      row({
-        figure: 'share → deliver, cross-node max',
-        unit: 'ms',
-        baseline: medianOf(base, (b) => b.max),
-        baselineLabel: 'NATS req/reply max',
-        mesh: medianOf(mesh, (m) => m.crossNode.max),
-        target: null,
-      }),
+      latencyRow('share → deliver, cross-node p50', mesh, 'p50', { type: 'meshAtMost', value: 2 }),
+      latencyRow('share → deliver, cross-node p99', mesh, 'p99', { type: 'meshAtMost', value: 10 }),
+      latencyRow(floorFigure('p50'), floor, 'p50', null),
+      latencyRow(floorFigure('p99'), floor, 'p99', null),
+      latencyRow('share → deliver, cross-node max', mesh, 'max', null),
     ];
     return { rows, notes, trials: { mesh, floor, baseline: base, setup, floorSetup } };
   },
