@@ -17,6 +17,7 @@ import {
   msgpackCodec,
 } from '@a2a-mesh/protocol';
 import type { TransportAuth } from '../auth/gate.js';
+import { SpreadHeartbeat } from './heartbeat.js';
 import type { TransportHostOptions } from './host.js';
 import { HttpSessionConnection, SseStream } from './http2Session.js';
 import { type HttpRequest, type HttpResponse, type HttpRouter, readBody, respond } from './httpRouter.js';
@@ -51,15 +52,12 @@ export class Http2Transport {
   readonly #o: Http2TransportOptions;
   readonly #sessions = new Map<string, HttpSessionConnection>();
   readonly #recentlyClosed = new Map<string, ClosedSession>();
-  readonly #heartbeat: NodeJS.Timeout;
+  readonly #heartbeat: SpreadHeartbeat<HttpSessionConnection>;
   #closed = false;
 
   constructor(options: Http2TransportOptions) {
     this.#o = options;
-    this.#heartbeat = setInterval(() => {
-      for (const conn of this.#sessions.values()) conn.ping();
-    }, options.heartbeatMs);
-    this.#heartbeat.unref();
+    this.#heartbeat = new SpreadHeartbeat(options.heartbeatMs, (conn) => conn.ping());
   }
 
   /** Sessions open on this transport. */
@@ -78,7 +76,7 @@ export class Http2Transport {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    clearInterval(this.#heartbeat);
+    this.#heartbeat.stop();
     for (const conn of [...this.#sessions.values()]) conn.close(1001, 'node closing');
   }
 
@@ -272,6 +270,7 @@ export class Http2Transport {
     }
     conn.sessionId = sessionId;
     this.#sessions.set(sessionId, conn);
+    this.#heartbeat.add(conn);
     reply(res, 200, codec, response, { [SESSION_HEADER]: sessionId });
   }
 
@@ -335,6 +334,7 @@ export class Http2Transport {
     const id = conn.sessionId;
     if (id === undefined || this.#sessions.get(id) !== conn) return;
     this.#sessions.delete(id);
+    this.#heartbeat.delete(conn);
     this.#recentlyClosed.set(id, { code, reason });
     if (this.#recentlyClosed.size > REMEMBER_CLOSED) {
       const oldest = this.#recentlyClosed.keys().next().value;

@@ -12,6 +12,7 @@ import {
 } from '@a2a-mesh/protocol';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { TransportAuth } from '../auth/gate.js';
+import { SpreadHeartbeat } from './heartbeat.js';
 import type { TransportHostOptions } from './host.js';
 
 /**
@@ -154,7 +155,7 @@ function toBytes(data: Buffer | ArrayBuffer | Buffer[]): Uint8Array {
 export class WebSocketTransport {
   readonly #wss: WebSocketServer;
   readonly #conns = new Set<WsConnection>();
-  readonly #heartbeat: NodeJS.Timeout;
+  readonly #heartbeat: SpreadHeartbeat<WsConnection>;
   readonly #onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
   constructor(
@@ -226,8 +227,7 @@ export class WebSocketTransport {
       );
     };
     server.on('upgrade', this.#onUpgrade);
-    this.#heartbeat = setInterval(() => this.#beat(), options.heartbeatMs);
-    this.#heartbeat.unref();
+    this.#heartbeat = new SpreadHeartbeat(options.heartbeatMs, (conn) => this.#beat(conn));
   }
 
   get connectionCount(): number {
@@ -247,26 +247,29 @@ export class WebSocketTransport {
     }
     const conn = new WsConnection(ws, codec, this.options);
     this.#conns.add(conn);
-    conn.onClose(() => this.#conns.delete(conn));
+    this.#heartbeat.add(conn);
+    conn.onClose(() => {
+      this.#conns.delete(conn);
+      this.#heartbeat.delete(conn);
+    });
     const remoteAddress = req.socket.remoteAddress ?? 'unknown';
     this.options.onConnection(conn, { remoteAddress, auth });
   }
 
-  #beat(): void {
-    for (const conn of this.#conns) {
-      if (!conn.alive) {
-        this.options.logger.debug('heartbeat lost; terminating');
-        conn.ws.terminate();
-        continue;
-      }
-      conn.alive = false;
-      conn.ws.ping();
+  /** Terminates a connection that did not answer the last ping, pings the others. */
+  #beat(conn: WsConnection): void {
+    if (!conn.alive) {
+      this.options.logger.debug('heartbeat lost; terminating');
+      conn.ws.terminate();
+      return;
     }
+    conn.alive = false;
+    conn.ws.ping();
   }
 
   /** Stops accepting and terminates every connection that is still open. */
   close(): void {
-    clearInterval(this.#heartbeat);
+    this.#heartbeat.stop();
     this.server.off('upgrade', this.#onUpgrade);
     for (const conn of this.#conns) conn.ws.terminate();
     this.#conns.clear();
