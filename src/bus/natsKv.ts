@@ -19,6 +19,11 @@ import {
 import { isWrongLastSequence, type NatsContext, retryWhileUp, settle, toBusError } from './natsContext.js';
 import { PrefixMap } from './prefixMap.js';
 
+/** How long a key listing may go without a key before it is made again (at most the request timeout). */
+const LISTING_STALL_MS = 2_000;
+/** Listings made before giving up on a stalling one. */
+const LISTING_ATTEMPTS = 3;
+
 /**
  * A watcher started at time t reports, from its initial snapshot, entries written after t minus this
  * much (server and node clocks may differ a little): better a recent write twice than a write lost
@@ -201,15 +206,18 @@ export class NatsKvBucket implements KvBucket {
     const dot = prefix.lastIndexOf('.');
     const filter = dot > 0 ? `${prefix.slice(0, dot)}.>` : '>';
     const { link, requestTimeoutMs } = this.#ctx;
+    // The server sends a listing's keys in one burst; a gap this long means a key that will not come.
+    const stallMs = Math.min(requestTimeoutMs, LISTING_STALL_MS);
     return link.run(async () => {
       // A listing consumer is told at its start how many keys to expect. An entry that expires
       // (TTL) before it is delivered never comes, and the listing would wait for the consumer's
-      // next heartbeat. A listing that stalls for a request's time is made again on a fresh
-      // consumer, which no longer counts the expired entry; a second stall fails.
+      // next heartbeat. A listing that stalls is made again on a fresh consumer, which no longer
+      // counts the expired entry. The stall bound is short, not a request's time: a caller waiting
+      // on a listing (`agents/get` on a presence bucket) would otherwise time out first.
       for (let attempt = 1; ; attempt++) {
-        const out = await this.#listKeys(filter, prefix, requestTimeoutMs);
+        const out = await this.#listKeys(filter, prefix, stallMs);
         if (out) return out;
-        if (attempt === 2) throw new BusUnavailableError('listing keys timed out');
+        if (attempt === LISTING_ATTEMPTS) throw new BusUnavailableError('listing keys timed out');
       }
     });
   }

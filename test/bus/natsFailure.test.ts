@@ -57,6 +57,30 @@ describe('NatsBus failure behaviour', { timeout: 60_000 }, () => {
     expect(calls).toBeGreaterThan(6);
   });
 
+  it('lists keys across TTL expiries within seconds with the default request timeout (30 s)', async () => {
+    // A listing that lost an expired entry was made again only after a request's time (30 s by
+    // default), or when nats.js gave up on it first (5 s): an agents/get that lists presence keys
+    // while a lost node's entries expire waited that long.
+    const server = await startNatsServer();
+    const bus = server.track(await connectNatsBus({ servers: server.url, nodeId: 'lister' }));
+    let slowest = 0;
+    for (let round = 0; round < 6; round++) {
+      const kv = await bus.kv(`expiring-default${round}`, { ttlMs: 1000 });
+      for (let k = 0; k < 100; k++) await kv.put(`t.${k}`, enc('x'));
+      const started = Date.now();
+      let keys: string[] = ['not listed yet'];
+      while (Date.now() - started < 3000 && keys.length > 0) {
+        const t0 = Date.now();
+        keys = await kv.keys();
+        slowest = Math.max(slowest, Date.now() - t0);
+      }
+      expect(keys).toEqual([]);
+    }
+    // A listing that stalls is made again after 2 s; nats.js alone gave up after 5 s (5,010 ms here
+    // before the change; 2,016 ms after).
+    expect(slowest).toBeLessThan(4_500);
+  }, 120_000);
+
   // A task log's follower reads through the stream's republish, a collaboration's through a consumer.
   it.each(['collab.restart', 'a2atask.restart'])(
     'loses nothing acknowledged across a nats-server restart, and an open follow resumes (%s)',
